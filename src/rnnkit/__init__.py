@@ -1,0 +1,30 @@
+"""rnnkit: recurrent neural networks on NumPy, with backpropagation through time written out.
+
+Keras names at the surface (``Sequential``, ``SimpleRNN``, ``Dense``, ``compile``, ``fit``),
+hand-written forward and backward passes underneath.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from rnnkit import activations, callbacks, initializers, layers, losses, metrics, optimizers  # noqa: E402
+from rnnkit.backend import floatx, set_floatx  # noqa: E402
+from rnnkit.errors import (  # noqa: E402
+    ModelFileError,
+    ModelFileNotFoundError,
+    NonFiniteError,
+    NotCompiledError,
+    RnnkitError,
+)
+from rnnkit.saving import load_model  # noqa: E402
+from rnnkit.sequential import Sequential  # noqa: E402
+from rnnkit.text import CharVocabulary, char_dataset, generate_text, sliding_windows  # noqa: E402
+from rnnkit.utils import one_hot  # noqa: E402
+
+__all__ = [
+    "__version__", "Sequential", "load_model", "floatx", "set_floatx", "one_hot",
+    "CharVocabulary", "sliding_windows", "char_dataset", "generate_text",
+    "activations", "callbacks", "initializers", "layers", "losses", "metrics", "optimizers",
+    "RnnkitError", "ModelFileError", "ModelFileNotFoundError", "NotCompiledError", "NonFiniteError",
+]

@@ -1,0 +1,23 @@
+"""Exceptions rnnkit raises on purpose, so callers can tell them from bugs."""
+
+from __future__ import annotations
+
+
+class RnnkitError(Exception):
+    """Base class of every error rnnkit raises deliberately."""
+
+
+class ModelFileError(RnnkitError, ValueError):
+    """A model file is empty, truncated, foreign, corrupted or hostile."""
+
+
+class ModelFileNotFoundError(RnnkitError, FileNotFoundError):
+    """The path given to ``load_model`` does not exist."""
+
+
+class NotCompiledError(RnnkitError, RuntimeError):
+    """Training or evaluation was asked of a model that was never compiled."""
+
+
+class NonFiniteError(RnnkitError, FloatingPointError):
+    """A loss or gradient became NaN or infinite during training."""

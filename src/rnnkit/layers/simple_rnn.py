@@ -1,0 +1,94 @@
+"""``SimpleRNN``: the Elman recurrence of the article, with BPTT written out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit import activations, initializers
+from rnnkit.layers.recurrent import Recurrent
+
+
+class SimpleRNN(Recurrent):
+    """Fully connected recurrent layer; the same weights are used at every step::
+
+        h_t = act(x_t W + h_{t-1} U + b)          W = kernel (D, H), U = recurrent_kernel (H, H), b = bias (H,)
+
+    Backpropagation through time, for ``t = T .. 1`` with ``g_t = dL/dh_t``::
+
+        g_t  = (dL/dy_t from this step's output) + (carried back from step t+1)
+        da_t = g_t * act'(a_t)                      a_t is the pre-activation
+        carried back to step t-1:  da_t U^T
+        dW = sum_t x_t^T da_t,   dU = sum_t h_{t-1}^T da_t,   db = sum_t da_t,   dx_t = da_t W^T
+
+    The three weight gradients are each one matmul over all steps after the loop.
+    """
+
+    def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, seed: int | None = None,
+                 name: str | None = None, input_shape: Any = None):
+        super().__init__(units, return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, name=name, input_shape=input_shape, seed=seed)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self._cache: tuple | None = None
+
+    def make_params(self, input_shape, dtype, rng):
+        d, h = input_shape[-1], self.units
+        params = {"kernel": self.kernel_initializer((d, h), dtype, rng),
+                  "recurrent_kernel": self.recurrent_initializer((h, h), dtype, rng)}
+        if self.use_bias:
+            params["bias"] = self.bias_initializer((h,), dtype, rng)
+        return params
+
+    def run_forward(self, x_tm, states0, training):
+        T, B, D = x_tm.shape
+        H = self.units
+        W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        xw = (x_tm.reshape(T * B, D) @ W).reshape(T, B, H)    # (T, B, H) input part of a_t, all steps
+        if self.use_bias:
+            xw += self.params["bias"]
+        hs = np.empty((T + 1, B, H), dtype=x_tm.dtype)         # hs[t + 1] = h_t, hs[0] = h_0
+        hs[0] = states0[0]
+        for t in range(T):
+            a = np.matmul(hs[t], U, out=hs[t + 1])             # (B, H) h_{t-1} U
+            a += xw[t]                                         # a_t = x_t W + h_{t-1} U + b
+            self.activation.forward_(a)                        # h_t = act(a_t), in place
+        self._cache = (x_tm, hs)
+        return hs[1:], [hs[T]]
+
+    def run_backward(self, dh_seq, dfinal):
+        x_tm, hs = self._cache
+        T, B, D = x_tm.shape
+        H = self.units
+        W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        da = np.empty((T, B, H), dtype=hs.dtype)               # dL/da_t for every step
+        dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
+        for t in reversed(range(T)):
+            g = da[t]
+            if dh_seq is not None:
+                np.add(dh, dh_seq[t], out=g)                   # g_t: own output + carried back
+            else:
+                g[...] = dh
+            g[...] = self.activation.backward(g, hs[t + 1])    # da_t = g_t * act'(a_t)
+            dh = g @ U.T                                       # (B, H) carried back to h_{t-1}
+        da2 = da.reshape(T * B, H)
+        self.grads["kernel"] = x_tm.reshape(T * B, D).T @ da2          # (D, H)
+        self.grads["recurrent_kernel"] = hs[:-1].reshape(T * B, H).T @ da2  # (H, H)
+        if self.use_bias:
+            self.grads["bias"] = da2.sum(axis=0)                       # (H,)
+        dx_tm = (da2 @ W.T).reshape(T, B, D)                            # (T, B, D)
+        return dx_tm, [dh]
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}

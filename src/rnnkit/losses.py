@@ -1,0 +1,150 @@
+"""Losses with Keras' names and reductions, each with its hand-written gradient.
+
+A loss compares ``y_true`` and ``y_pred`` of shape ``(..., K)`` (sparse labels: ``(...)``),
+computes one value per position ``...`` and reduces by the mean over positions, as Keras'
+``sum_over_batch_size``. ``value_and_grad`` returns that mean and ``dL/dy_pred``.
+
+Cross-entropies also offer ``value_and_grad_from_logits``: the model uses it when the last
+layer ends in the matching activation (softmax for the categorical losses, sigmoid for
+the binary one), so the loss is computed as ``logsumexp(z) - z_y`` and its gradient as
+``softmax(z) - y``, which never overflows or takes the log of zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit.registry import resolve
+
+EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
+
+
+class Loss:
+    name = "loss"
+    #: name of the output activation this loss can be fused with (computed from logits)
+    fuses_with: str | None = None
+    #: whether ``y_true`` holds class indices instead of a tensor shaped like ``y_pred``
+    sparse = False
+
+    def __call__(self, y_true, y_pred) -> float:
+        return self.value_and_grad(np.asarray(y_true), np.asarray(y_pred))[0]
+
+    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
+        raise NotImplementedError  # pragma: no cover
+
+    def value_and_grad_from_logits(self, y_true, logits):  # pragma: no cover - only fused losses
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"losses.get({self.name!r})"
+
+
+def _positions(y_pred: np.ndarray) -> int:
+    """Number of positions the mean runs over: every axis but the last."""
+    return max(1, int(np.prod(y_pred.shape[:-1])))
+
+
+def _sparse_to_dense(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    labels = y_true.reshape(y_pred.shape[:-1]).astype(np.int64)
+    onehot = np.zeros_like(y_pred)
+    np.put_along_axis(onehot, labels[..., None], 1.0, axis=-1)
+    return onehot
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class CategoricalCrossentropy(Loss):
+    """``-sum_k y_k log p_k`` with ``p`` normalised to sum 1 and clipped to ``[eps, 1 - eps]``."""
+
+    name = "categorical_crossentropy"
+    fuses_with = "softmax"
+
+    def _targets(self, y_true, y_pred):
+        return y_true
+
+    def value_and_grad(self, y_true, y_pred):
+        y = self._targets(y_true, y_pred)
+        n = _positions(y_pred)
+        total = y_pred.sum(axis=-1, keepdims=True)
+        p = y_pred / total
+        q = np.clip(p, EPSILON, 1.0 - EPSILON)
+        value = float(-(y * np.log(q)).sum() / n)
+        # dL/dq, zero where the clip was active, then back through p = y_pred / total
+        dq = np.where((p > EPSILON) & (p < 1.0 - EPSILON), -y / q, 0.0) / n
+        grad = (dq - (dq * p).sum(axis=-1, keepdims=True)) / total
+        return value, grad.astype(y_pred.dtype, copy=False)
+
+    def value_and_grad_from_logits(self, y_true, logits):
+        y = self._targets(y_true, logits)
+        n = _positions(logits)
+        log_p = _log_softmax(logits)
+        value = float(-(y * log_p).sum() / n)
+        grad = (np.exp(log_p) * y.sum(axis=-1, keepdims=True) - y) / n
+        return value, grad.astype(logits.dtype, copy=False)
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Categorical cross-entropy with integer class labels of shape ``(...)`` or ``(..., 1)``."""
+
+    name = "sparse_categorical_crossentropy"
+    sparse = True
+
+    def _targets(self, y_true, y_pred):
+        return _sparse_to_dense(y_true, y_pred)
+
+
+class BinaryCrossentropy(Loss):
+    """Mean over the last axis of ``-(y log p + (1 - y) log(1 - p))``, ``p`` clipped to ``[eps, 1 - eps]``."""
+
+    name = "binary_crossentropy"
+    fuses_with = "sigmoid"
+
+    def value_and_grad(self, y_true, y_pred):
+        n = y_pred.size
+        q = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        value = float(-(y_true * np.log(q) + (1.0 - y_true) * np.log(1.0 - q)).sum() / n)
+        inside = (y_pred > EPSILON) & (y_pred < 1.0 - EPSILON)
+        grad = np.where(inside, (q - y_true) / (q * (1.0 - q)), 0.0) / n
+        return value, grad.astype(y_pred.dtype, copy=False)
+
+    def value_and_grad_from_logits(self, y_true, logits):
+        n = logits.size
+        # log(1 + exp(-|z|)) + max(z, 0) - z y  is  -y log s(z) - (1 - y) log(1 - s(z)), overflow-free
+        value = float((np.maximum(logits, 0) - logits * y_true + np.log1p(np.exp(-np.abs(logits)))).sum() / n)
+        sig = 0.5 * (1.0 + np.tanh(0.5 * logits))
+        grad = (sig - y_true) / n
+        return value, grad.astype(logits.dtype, copy=False)
+
+
+class MeanSquaredError(Loss):
+    name = "mean_squared_error"
+
+    def value_and_grad(self, y_true, y_pred):
+        diff = y_pred - y_true
+        n = diff.size
+        return float((diff * diff).sum() / n), (2.0 / n) * diff
+
+
+class MeanAbsoluteError(Loss):
+    name = "mean_absolute_error"
+
+    def value_and_grad(self, y_true, y_pred):
+        diff = y_pred - y_true
+        n = diff.size
+        return float(np.abs(diff).sum() / n), np.sign(diff) / n
+
+
+_CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
+            MeanSquaredError, MeanAbsoluteError)
+_TABLE: dict[str, Any] = {cls.name: cls for cls in _CLASSES}
+_TABLE.update({"mse": MeanSquaredError, "mae": MeanAbsoluteError})
+
+
+def get(identifier: Any) -> Loss:
+    """Return a loss for a name (``"categorical_crossentropy"``, ``"mse"``, ...) or an instance."""
+    return resolve("loss", identifier, _TABLE, Loss)

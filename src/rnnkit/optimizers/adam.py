@@ -1,0 +1,56 @@
+"""Adam with Keras' update rule and defaults.
+
+Keras puts epsilon *outside* the bias correction of the second moment::
+
+    m   = m + (g - m) * (1 - beta_1)
+    v   = v + (g**2 - v) * (1 - beta_2)
+    a_t = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+    p   = p - a_t * m / (sqrt(v) + epsilon)
+
+PyTorch's ``torch.optim.Adam`` computes ``lr / (1 - beta_1**t) * m / (sqrt(v / (1 - beta_2**t)) + eps)``,
+which is the same update when its ``eps`` equals ``epsilon / sqrt(1 - beta_2**t)`` at step t.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rnnkit.optimizers.base import Optimizer
+
+
+class Adam(Optimizer):
+    name = "adam"
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, **clipping):
+        super().__init__(learning_rate, **clipping)
+        for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{arg} must be in [0, 1), got {value!r}.")
+        if epsilon < 0:
+            raise ValueError(f"epsilon must be >= 0, got {epsilon!r}.")
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.amsgrad = bool(amsgrad)
+
+    def _init_slots(self, param):
+        slots = {"m": param * 0, "v": param * 0}
+        if self.amsgrad:
+            slots["v_hat"] = param * 0
+        return slots
+
+    def _update(self, param, grad, slots):
+        t = self.iterations
+        alpha = self.learning_rate * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        m, v = slots["m"], slots["v"]
+        m += (grad - m) * (1.0 - self.beta_1)
+        v += (grad * grad - v) * (1.0 - self.beta_2)
+        if self.amsgrad:
+            np.maximum(slots["v_hat"], v, out=slots["v_hat"])
+            v = slots["v_hat"]
+        param -= (alpha * m) / (np.sqrt(v) + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}

@@ -1,0 +1,58 @@
+"""RMSprop with Keras' update rule and defaults.
+
+``v = rho * v + (1 - rho) * g**2``; with ``centered`` also ``a = rho * a + (1 - rho) * g`` and
+the denominator ``v - a**2``; the increment ``lr * g / sqrt(denominator + epsilon)`` is
+subtracted directly or accumulated into a momentum term.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.optimizers.base import Optimizer
+
+
+class RMSprop(Optimizer):
+    name = "rmsprop"
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, **clipping):
+        super().__init__(learning_rate, **clipping)
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"rho must be in [0, 1), got {rho!r}.")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}.")
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = bool(centered)
+
+    def _init_slots(self, param):
+        slots = {"velocity": param * 0}
+        if self.momentum:
+            slots["momentum"] = param * 0
+        if self.centered:
+            slots["average_grad"] = param * 0
+        return slots
+
+    def _update(self, param, grad, slots):
+        v = slots["velocity"]
+        v *= self.rho
+        v += (1.0 - self.rho) * grad * grad
+        if self.centered:
+            a = slots["average_grad"]
+            a *= self.rho
+            a += (1.0 - self.rho) * grad
+            denominator = v - a * a + self.epsilon
+        else:
+            denominator = v + self.epsilon
+        increment = self.learning_rate * grad / np.sqrt(denominator)
+        if self.momentum:
+            m = slots["momentum"]
+            m *= self.momentum
+            m += increment
+            param -= m
+        else:
+            param -= increment
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}

@@ -1,0 +1,41 @@
+"""Stochastic gradient descent with optional (Nesterov) momentum, Keras' update rule."""
+
+from __future__ import annotations
+
+from rnnkit.optimizers.base import Optimizer
+
+
+class SGD(Optimizer):
+    """``m = momentum * m - lr * g``; ``p += m`` (or ``p += momentum * m - lr * g`` with Nesterov).
+
+    Without momentum this is ``p -= lr * g``.
+    """
+
+    name = "sgd"
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 **clipping):
+        super().__init__(learning_rate, **clipping)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}.")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def _init_slots(self, param):
+        return {"momentum": param * 0} if self.momentum else {}
+
+    def _update(self, param, grad, slots):
+        lr = self.learning_rate
+        if not self.momentum:
+            param -= lr * grad
+            return
+        m = slots["momentum"]
+        m *= self.momentum
+        m -= lr * grad
+        if self.nesterov:
+            param += self.momentum * m - lr * grad
+        else:
+            param += m
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
