@@ -1,0 +1,30 @@
+"""Shared test setup.
+
+Keras 3 runs on the PyTorch backend here (no TensorFlow needed); the variable must be set
+before Keras is first imported, which is why it is set at the top of this file.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import rnnkit  # noqa: E402
+
+
+@pytest.fixture
+def float64():
+    """Run a test with rnnkit's default float type set to float64, restoring it afterwards."""
+    previous = rnnkit.floatx()
+    rnnkit.set_floatx("float64")
+    yield
+    rnnkit.set_floatx(previous)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
