@@ -1,8 +1,9 @@
 """Losses with Keras' names and reductions, each with its hand-written gradient.
 
 A loss compares ``y_true`` and ``y_pred`` of shape ``(..., K)`` (sparse labels: ``(...)``),
-computes one value per position ``...`` and reduces by the mean over positions, as Keras'
-``sum_over_batch_size``. ``value_and_grad`` returns that mean and ``dL/dy_pred``.
+computes one value per position ``...`` (reducing the last axis) and takes the mean over
+positions, as Keras' ``sum_over_batch_size``. ``value_and_grad`` returns that mean and
+``dL/dy_pred``.
 
 Cross-entropies also offer ``value_and_grad_from_logits``: the model uses it when the last
 layer ends in the matching activation (softmax for the categorical losses, sigmoid for
@@ -22,28 +23,48 @@ EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
 
 
 class Loss:
+    """Base class: subclasses give per-position values and their gradients; this class reduces.
+
+    ``mask`` (shape ``(...)``, the positions) drops masked positions from the mean, as
+    Keras does for padded sequences: the value is ``sum(l * m) / sum(m)``.
+    """
+
     name = "loss"
     #: name of the output activation this loss can be fused with (computed from logits)
     fuses_with: str | None = None
     #: whether ``y_true`` holds class indices instead of a tensor shaped like ``y_pred``
     sparse = False
 
-    def __call__(self, y_true, y_pred) -> float:
-        return self.value_and_grad(np.asarray(y_true), np.asarray(y_pred))[0]
+    def __call__(self, y_true, y_pred, mask=None) -> float:
+        return self.value_and_grad(np.asarray(y_true), np.asarray(y_pred), mask)[0]
 
-    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, np.ndarray]:
+    def elementwise(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-position values ``l (...)`` and ``dl/dy_pred (..., K)``."""
         raise NotImplementedError  # pragma: no cover
 
-    def value_and_grad_from_logits(self, y_true, logits):  # pragma: no cover - only fused losses
+    def elementwise_from_logits(self, y_true, logits):  # pragma: no cover - only fused losses
         raise NotImplementedError
+
+    def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None):
+        """The mean loss over (unmasked) positions and its gradient with respect to ``y_pred``."""
+        return _reduce(*self.elementwise(y_true, y_pred), mask, y_pred.dtype)
+
+    def value_and_grad_from_logits(self, y_true, logits, mask=None):
+        """The same loss computed from the logits of the fused activation, and ``dL/dlogits``."""
+        return _reduce(*self.elementwise_from_logits(y_true, logits), mask, logits.dtype)
 
     def __repr__(self) -> str:
         return f"losses.get({self.name!r})"
 
 
-def _positions(y_pred: np.ndarray) -> int:
-    """Number of positions the mean runs over: every axis but the last."""
-    return max(1, int(np.prod(y_pred.shape[:-1])))
+def _reduce(values: np.ndarray, grads: np.ndarray, mask: np.ndarray | None, dtype) -> tuple[float, np.ndarray]:
+    if mask is None:
+        n = max(1, values.size)
+        return float(values.sum() / n), (grads / n).astype(dtype, copy=False)
+    weights = mask.reshape(values.shape).astype(values.dtype)
+    total = max(float(weights.sum()), 1.0)
+    value = float((values * weights).sum() / total)
+    return value, (grads * (weights / total)[..., None]).astype(dtype, copy=False)
 
 
 def _sparse_to_dense(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -67,25 +88,20 @@ class CategoricalCrossentropy(Loss):
     def _targets(self, y_true, y_pred):
         return y_true
 
-    def value_and_grad(self, y_true, y_pred):
+    def elementwise(self, y_true, y_pred):
         y = self._targets(y_true, y_pred)
-        n = _positions(y_pred)
         total = y_pred.sum(axis=-1, keepdims=True)
         p = y_pred / total
         q = np.clip(p, EPSILON, 1.0 - EPSILON)
-        value = float(-(y * np.log(q)).sum() / n)
-        # dL/dq, zero where the clip was active, then back through p = y_pred / total
-        dq = np.where((p > EPSILON) & (p < 1.0 - EPSILON), -y / q, 0.0) / n
-        grad = (dq - (dq * p).sum(axis=-1, keepdims=True)) / total
-        return value, grad.astype(y_pred.dtype, copy=False)
+        values = -(y * np.log(q)).sum(axis=-1)
+        # dl/dq, zero where the clip was active, then back through p = y_pred / total
+        dq = np.where((p > EPSILON) & (p < 1.0 - EPSILON), -y / q, 0.0)
+        return values, (dq - (dq * p).sum(axis=-1, keepdims=True)) / total
 
-    def value_and_grad_from_logits(self, y_true, logits):
+    def elementwise_from_logits(self, y_true, logits):
         y = self._targets(y_true, logits)
-        n = _positions(logits)
         log_p = _log_softmax(logits)
-        value = float(-(y * log_p).sum() / n)
-        grad = (np.exp(log_p) * y.sum(axis=-1, keepdims=True) - y) / n
-        return value, grad.astype(logits.dtype, copy=False)
+        return -(y * log_p).sum(axis=-1), np.exp(log_p) * y.sum(axis=-1, keepdims=True) - y
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
@@ -104,39 +120,36 @@ class BinaryCrossentropy(Loss):
     name = "binary_crossentropy"
     fuses_with = "sigmoid"
 
-    def value_and_grad(self, y_true, y_pred):
-        n = y_pred.size
+    def elementwise(self, y_true, y_pred):
+        k = y_pred.shape[-1]
         q = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
-        value = float(-(y_true * np.log(q) + (1.0 - y_true) * np.log(1.0 - q)).sum() / n)
+        values = -(y_true * np.log(q) + (1.0 - y_true) * np.log(1.0 - q)).mean(axis=-1)
         inside = (y_pred > EPSILON) & (y_pred < 1.0 - EPSILON)
-        grad = np.where(inside, (q - y_true) / (q * (1.0 - q)), 0.0) / n
-        return value, grad.astype(y_pred.dtype, copy=False)
+        return values, np.where(inside, (q - y_true) / (q * (1.0 - q)), 0.0) / k
 
-    def value_and_grad_from_logits(self, y_true, logits):
-        n = logits.size
-        # log(1 + exp(-|z|)) + max(z, 0) - z y  is  -y log s(z) - (1 - y) log(1 - s(z)), overflow-free
-        value = float((np.maximum(logits, 0) - logits * y_true + np.log1p(np.exp(-np.abs(logits)))).sum() / n)
+    def elementwise_from_logits(self, y_true, logits):
+        k = logits.shape[-1]
+        # max(z, 0) - z y + log(1 + exp(-|z|))  is  -y log s(z) - (1 - y) log(1 - s(z)), overflow-free
+        values = (np.maximum(logits, 0) - logits * y_true + np.log1p(np.exp(-np.abs(logits)))).mean(axis=-1)
         sig = 0.5 * (1.0 + np.tanh(0.5 * logits))
-        grad = (sig - y_true) / n
-        return value, grad.astype(logits.dtype, copy=False)
+        return values, (sig - y_true) / k
 
 
 class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
-    def value_and_grad(self, y_true, y_pred):
+    def elementwise(self, y_true, y_pred):
         diff = y_pred - y_true
-        n = diff.size
-        return float((diff * diff).sum() / n), (2.0 / n) * diff
+        k = diff.shape[-1]
+        return (diff * diff).mean(axis=-1), (2.0 / k) * diff
 
 
 class MeanAbsoluteError(Loss):
     name = "mean_absolute_error"
 
-    def value_and_grad(self, y_true, y_pred):
+    def elementwise(self, y_true, y_pred):
         diff = y_pred - y_true
-        n = diff.size
-        return float(np.abs(diff).sum() / n), np.sign(diff) / n
+        return np.abs(diff).mean(axis=-1), np.sign(diff) / diff.shape[-1]
 
 
 _CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,

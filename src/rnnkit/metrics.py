@@ -20,26 +20,35 @@ class Metric:
         if name is not None:
             self.name = name
 
-    def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, int]:
-        """Return ``(sum of per-position values, number of positions)`` for one batch."""
+    def update(self, y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+        """Return ``(sum of per-position values, number of positions)`` for one batch.
+
+        Masked positions (``mask`` False) are left out of both.
+        """
+        values = self.values(y_true, y_pred)
+        if mask is None:
+            return float(values.sum()), float(values.size)
+        m = mask.reshape(values.shape)
+        return float(values[m].sum()), float(m.sum())
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """One value per position (every axis of ``y_pred`` but the last)."""
         raise NotImplementedError  # pragma: no cover
 
 
 class CategoricalAccuracy(Metric):
     name = "categorical_accuracy"
 
-    def update(self, y_true, y_pred):
-        hits = np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)
-        return float(hits.sum()), int(hits.size)
+    def values(self, y_true, y_pred):
+        return np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)
 
 
 class SparseCategoricalAccuracy(Metric):
     name = "sparse_categorical_accuracy"
 
-    def update(self, y_true, y_pred):
+    def values(self, y_true, y_pred):
         labels = np.asarray(y_true).reshape(y_pred.shape[:-1])
-        hits = labels.astype(np.int64) == np.argmax(y_pred, axis=-1)
-        return float(hits.sum()), int(hits.size)
+        return labels.astype(np.int64) == np.argmax(y_pred, axis=-1)
 
 
 class BinaryAccuracy(Metric):
@@ -49,26 +58,24 @@ class BinaryAccuracy(Metric):
         super().__init__(name)
         self.threshold = threshold
 
-    def update(self, y_true, y_pred):
+    def values(self, y_true, y_pred):
         hits = (y_pred > self.threshold) == (np.asarray(y_true).reshape(y_pred.shape) > self.threshold)
-        return float(hits.sum()), int(hits.size)
+        return hits.mean(axis=-1)
 
 
 class MeanAbsoluteError(Metric):
     name = "mean_absolute_error"
 
-    def update(self, y_true, y_pred):
-        err = np.abs(y_pred - np.asarray(y_true).reshape(y_pred.shape)).mean(axis=-1)
-        return float(err.sum()), int(err.size)
+    def values(self, y_true, y_pred):
+        return np.abs(y_pred - np.asarray(y_true).reshape(y_pred.shape)).mean(axis=-1)
 
 
 class MeanSquaredError(Metric):
     name = "mean_squared_error"
 
-    def update(self, y_true, y_pred):
+    def values(self, y_true, y_pred):
         diff = y_pred - np.asarray(y_true).reshape(y_pred.shape)
-        err = (diff * diff).mean(axis=-1)
-        return float(err.sum()), int(err.size)
+        return (diff * diff).mean(axis=-1)
 
 
 _TABLE = {cls.name: cls for cls in (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy,
