@@ -11,6 +11,8 @@ EPS = 1e-6
 
 def numeric_grad(f: Callable[[], float], array: np.ndarray, eps: float = EPS) -> np.ndarray:
     """d f / d array by central differences, perturbing ``array`` in place and restoring it."""
+    if not array.flags.c_contiguous:
+        raise ValueError("numeric_grad perturbs the array through a flat view; pass a C-contiguous array")
     grad = np.zeros_like(array, dtype=np.float64)
     flat, gflat = array.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck import numeric_grad, rel_error
 
 import rnnkit
+from gradcheck import numeric_grad, rel_error
 from rnnkit import losses
 from rnnkit.layers import Activation, Dense, Dropout, SimpleRNN
 

@@ -96,7 +96,8 @@ def test_progress_output_keras_style(article_data, capsys):
     article_model().fit(X, y, epochs=2, verbose=1)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Epoch 1/2" and out[2] == "Epoch 2/2"
-    bar = re.compile(r"^2/2 \[={30}\] - \d+s \d+(us|ms|s)/step - loss: \d\.\d{4} - accuracy: (\d\.\d{4}|\d\.\d{4}e[+-]\d\d)$")
+    number = r"(\d\.\d{4}|\d\.\d{4}e[+-]\d\d)"
+    bar = re.compile(rf"^2/2 \[={{30}}\] - \d+s \d+(us|ms|s)/step - loss: \d\.\d{{4}} - accuracy: {number}$")
     assert bar.match(out[1]), out[1]
     assert bar.match(out[3]), out[3]
     assert "\r" not in "".join(out), "non-terminal output must not carry carriage returns"

@@ -34,7 +34,7 @@ class Initializer:
     def __call__(self, shape, dtype, rng: np.random.Generator) -> np.ndarray:
         if self.seed is not None:
             rng = np.random.default_rng(self.seed)
-        return np.asarray(self.sample(tuple(int(s) for s in shape), rng), dtype=dtype)
+        return np.ascontiguousarray(self.sample(tuple(int(s) for s in shape), rng), dtype=dtype)
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover

@@ -1,16 +1,22 @@
-"""The part every recurrent layer shares: batch/time layout, direction, what is returned.
+"""The part every recurrent layer shares: batch/time layout, direction, masks, dropout, state.
 
-A concrete layer (``SimpleRNN``; the gated cells later) implements two methods on
-*time-major* arrays:
+A concrete layer (``SimpleRNN``, ``LSTM``, ``GRU``) implements two methods on *time-major*
+arrays:
 
 * ``run_forward(x (T, B, D), states0 [(B, H), ...]) -> (h_seq (T, B, H), final_states)``
-* ``run_backward(dh_seq (T, B, H) or None, dfinal [(B, H), ...]) -> (dx (T, B, D), dstates0)``
+* ``run_backward(dh_seq (T, B, H) or None, dfinal [(B, H) or None, ...]) -> (dx (T, B, D), dstates0)``
 
-``run_backward`` is backpropagation through time: a reversed loop over the steps that
-adds the gradient arriving from the step's own output to the one carried back from the
-step after it. This class turns Keras' batch-major ``(B, T, D)`` inputs into that form,
-applies ``go_backwards`` and returns the last output, the whole sequence and/or the
-final states.
+``run_backward`` is backpropagation through time: a reversed loop over the steps that adds
+the gradient arriving from the step's own output to the one carried back from the step
+after it. This class turns Keras' batch-major ``(B, T, D)`` inputs into that form and back,
+and prepares what the loops read from ``self``:
+
+* ``self._mask_tm`` ``(T, B, 1)`` bool or None: at a masked step the state is carried over
+  unchanged (``h_t = h_{t-1}``), so its gradient passes straight through to ``h_{t-1}``;
+* ``self._rec_mask`` ``(B, H)`` or None: variational recurrent dropout, one mask per
+  sequence multiplied into ``h_{t-1}`` where it enters the recurrent matmul.
+
+Input dropout (one ``(B, D)`` mask per sequence, reused at every step) is applied here.
 """
 
 from __future__ import annotations
@@ -23,20 +29,37 @@ from rnnkit import backend
 from rnnkit.layers.base import Layer, check_positive_int
 
 
+def _check_rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
+    return float(value)
+
+
 class Recurrent(Layer):
     input_rank = 3
+    supports_masking = True
     #: how many state arrays of shape (B, H) the layer carries (1 for SimpleRNN and GRU, 2 for LSTM)
     n_states = 1
 
-    def __init__(self, units: int, return_sequences: bool = False, return_state: bool = False,
-                 go_backwards: bool = False, name: str | None = None, input_shape: Any = None,
-                 seed: int | None = None):
+    def __init__(self, units: int, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
+                 stateful: bool = False, zero_output_for_mask: bool = False, name: str | None = None,
+                 input_shape: Any = None, seed: int | None = None):
         super().__init__(name=name, input_shape=input_shape, seed=seed)
         self.units = check_positive_int("units", units)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.states: list[np.ndarray] | None = None   # carried between calls when stateful
         self.initial_state_grads: list[np.ndarray] | None = None
+        self._mask_tm: np.ndarray | None = None
+        self._in_mask: np.ndarray | None = None
+        self._rec_mask: np.ndarray | None = None
+        self._rng: np.random.Generator | None = None
 
     def check_input_shape(self, input_shape):
         if len(input_shape) != 2:
@@ -48,18 +71,39 @@ class Recurrent(Layer):
         if input_shape[-1] is None:
             raise ValueError(f"Layer '{self.name}' needs the number of input features to be known.")
 
+    def build(self, input_shape):
+        super().build(input_shape)
+        # the weights were drawn from a fresh generator; dropout masks continue the stream
+        self._rng = np.random.default_rng(np.random.SeedSequence(self.seed if self.seed is not None
+                                                                 else self.fallback_seed).spawn(1)[0])
+
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
-    # -- forward ------------------------------------------------------------------
-    def __call__(self, x: Any, training: bool = False, initial_state: Any = None):
-        x = np.asarray(x, dtype=self.dtype if self.built else backend.float_dtype())
-        if not self.built:
-            self.build(x.shape[1:])
-        return self.forward(x, training=training, initial_state=initial_state)
+    def compute_mask(self, inputs, mask):
+        return mask if self.return_sequences else None
+
+    # -- state ----------------------------------------------------------------------
+    def reset_states(self, states: Sequence[Any] | None = None) -> None:
+        """Forget the carried state of a ``stateful`` layer (or set it to ``states``)."""
+        if not self.stateful:
+            raise ValueError(f"Layer '{self.name}' is not stateful; pass stateful=True to carry state.")
+        if states is None:
+            self.states = None
+            return
+        batch = np.asarray(states[0] if not isinstance(states, np.ndarray) else states).shape[0]
+        self.states = self._initial_states(batch, self.dtype, states)
 
     def _initial_states(self, batch: int, dtype, initial_state: Any) -> list[np.ndarray]:
         if initial_state is None:
+            if self.stateful and self.states is not None:
+                if self.states[0].shape[0] != batch:
+                    raise ValueError(
+                        f"Stateful layer '{self.name}' carries state for batch size {self.states[0].shape[0]} "
+                        f"but got a batch of {batch}; feed batches of one size (fit(..., shuffle=False) with "
+                        "a batch_size that divides the data) or call reset_states()."
+                    )
+                return [s.copy() for s in self.states]
             return [np.zeros((batch, self.units), dtype=dtype) for _ in range(self.n_states)]
         states = [initial_state] if isinstance(initial_state, np.ndarray) else list(initial_state)
         if len(states) != self.n_states:
@@ -77,17 +121,47 @@ class Recurrent(Layer):
             out.append(s.copy())
         return out
 
-    def forward(self, x, training=False, initial_state=None):
+    # -- forward ------------------------------------------------------------------------
+    def __call__(self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None):
+        x = np.asarray(x, dtype=self.dtype if self.built else backend.float_dtype())
+        if not self.built:
+            self.build(x.shape[1:])
+        return self.forward(x, training=training, initial_state=initial_state, mask=mask)
+
+    def _dropout_mask(self, shape: tuple, rate: float, dtype) -> np.ndarray:
+        return (self._rng.random(shape) >= rate).astype(dtype) / (1.0 - rate)
+
+    def forward(self, x, training=False, initial_state=None, mask=None):
+        B, T, D = x.shape
         x_tm = x.transpose(1, 0, 2)                       # (T, B, D)
         if self.go_backwards:
             x_tm = x_tm[::-1]
         x_tm = np.ascontiguousarray(x_tm, dtype=self.dtype)
-        states0 = self._initial_states(x.shape[0], x_tm.dtype, initial_state)
-        h_seq, final_states = self.run_forward(x_tm, states0, training)
-        out = h_seq.transpose(1, 0, 2) if self.return_sequences else final_states[0]  # (B, T, H) | (B, H)
+        self._mask_tm = None
+        if mask is not None:
+            m = np.asarray(mask, dtype=bool).T            # (T, B)
+            if m.shape != (T, B):
+                raise ValueError(f"Layer '{self.name}' got a mask of shape {np.shape(mask)}, expected ({B}, {T}).")
+            self._mask_tm = np.ascontiguousarray(m[::-1] if self.go_backwards else m)[:, :, None]  # (T, B, 1)
+        self._in_mask = self._rec_mask = None
+        if training and self.dropout:
+            self._in_mask = self._dropout_mask((B, D), self.dropout, x_tm.dtype)
+            x_tm *= self._in_mask                         # the same mask at every step
+        if training and self.recurrent_dropout:
+            self._rec_mask = self._dropout_mask((B, self.units), self.recurrent_dropout, x_tm.dtype)
+        states0 = self._initial_states(B, x_tm.dtype, initial_state)
+        h_seq, final_states = self.run_forward(x_tm, states0)
+        if self.stateful:
+            self.states = [s.copy() for s in final_states]
+        if self.return_sequences:
+            if self.zero_output_for_mask and self._mask_tm is not None:
+                h_seq = h_seq * self._mask_tm
+            out = h_seq.transpose(1, 0, 2)                # (B, T, H)
+        else:
+            out = final_states[0]                         # (B, H): the last unmasked output
         return [out, *final_states] if self.return_state else out
 
-    # -- backward -----------------------------------------------------------------
+    # -- backward -------------------------------------------------------------------------
     def backward(self, dy: np.ndarray, dstates: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
         """BPTT from ``dL/d output`` (and optionally ``dL/d final states``) to ``dL/dx``.
 
@@ -96,20 +170,29 @@ class Recurrent(Layer):
         dfinal = [None] * self.n_states if dstates is None else list(dstates)
         if self.return_sequences:
             dh_seq = dy.transpose(1, 0, 2)                # (T, B, H)
+            if self.zero_output_for_mask and self._mask_tm is not None:
+                dh_seq = dh_seq * self._mask_tm
         else:
             dh_seq = None
             dfinal[0] = dy if dfinal[0] is None else dfinal[0] + dy
         dx_tm, self.initial_state_grads = self.run_backward(dh_seq, dfinal)
+        if self._in_mask is not None:
+            dx_tm *= self._in_mask
         if self.go_backwards:
             dx_tm = dx_tm[::-1]
         return dx_tm.transpose(1, 0, 2)                   # (B, T, D)
 
-    def run_forward(self, x_tm, states0, training):  # pragma: no cover - abstract
+    def run_forward(self, x_tm, states0):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def run_backward(self, dh_seq, dfinal):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences,
-                "return_state": self.return_state, "go_backwards": self.go_backwards}
+        config = {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences,
+                  "return_state": self.return_state, "go_backwards": self.go_backwards}
+        for key, default in (("dropout", 0.0), ("recurrent_dropout", 0.0), ("stateful", False),
+                             ("zero_output_for_mask", False)):
+            if getattr(self, key) != default:
+                config[key] = getattr(self, key)
+        return config

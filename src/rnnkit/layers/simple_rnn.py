@@ -27,11 +27,14 @@ class SimpleRNN(Recurrent):
 
     def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
-                 bias_initializer: Any = "zeros", return_sequences: bool = False,
-                 return_state: bool = False, go_backwards: bool = False, seed: int | None = None,
+                 bias_initializer: Any = "zeros", dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
+                 stateful: bool = False, zero_output_for_mask: bool = False, seed: int | None = None,
                  name: str | None = None, input_shape: Any = None):
-        super().__init__(units, return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, name=name, input_shape=input_shape, seed=seed)
+        super().__init__(units, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, zero_output_for_mask=zero_output_for_mask,
+                         name=name, input_shape=input_shape, seed=seed)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -47,19 +50,23 @@ class SimpleRNN(Recurrent):
             params["bias"] = self.bias_initializer((h,), dtype, rng)
         return params
 
-    def run_forward(self, x_tm, states0, training):
+    def run_forward(self, x_tm, states0):
         T, B, D = x_tm.shape
         H = self.units
         W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        mask, rm = self._mask_tm, self._rec_mask
         xw = (x_tm.reshape(T * B, D) @ W).reshape(T, B, H)    # (T, B, H) input part of a_t, all steps
         if self.use_bias:
             xw += self.params["bias"]
         hs = np.empty((T + 1, B, H), dtype=x_tm.dtype)         # hs[t + 1] = h_t, hs[0] = h_0
         hs[0] = states0[0]
         for t in range(T):
-            a = np.matmul(hs[t], U, out=hs[t + 1])             # (B, H) h_{t-1} U
+            h_prev = hs[t] if rm is None else hs[t] * rm
+            a = np.matmul(h_prev, U, out=hs[t + 1])            # (B, H) h_{t-1} U
             a += xw[t]                                         # a_t = x_t W + h_{t-1} U + b
             self.activation.forward_(a)                        # h_t = act(a_t), in place
+            if mask is not None:                               # masked step: h_t = h_{t-1}
+                np.copyto(hs[t + 1], hs[t], where=~mask[t])
         self._cache = (x_tm, hs)
         return hs[1:], [hs[T]]
 
@@ -68,6 +75,7 @@ class SimpleRNN(Recurrent):
         T, B, D = x_tm.shape
         H = self.units
         W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        mask, rm = self._mask_tm, self._rec_mask
         da = np.empty((T, B, H), dtype=hs.dtype)               # dL/da_t for every step
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
         for t in reversed(range(T)):
@@ -76,11 +84,20 @@ class SimpleRNN(Recurrent):
                 np.add(dh, dh_seq[t], out=g)                   # g_t: own output + carried back
             else:
                 g[...] = dh
+            if mask is not None:
+                skipped = np.where(mask[t], 0.0, g)            # a masked step passes g_t to h_{t-1}
+                g *= mask[t]
+            # at unmasked steps hs[t + 1] is act(a_t); at masked ones g is 0 anyway
             g[...] = self.activation.backward(g, hs[t + 1])    # da_t = g_t * act'(a_t)
             dh = g @ U.T                                       # (B, H) carried back to h_{t-1}
+            if rm is not None:
+                dh *= rm
+            if mask is not None:
+                dh += skipped
         da2 = da.reshape(T * B, H)
+        h_prev = hs[:-1] if rm is None else hs[:-1] * rm
         self.grads["kernel"] = x_tm.reshape(T * B, D).T @ da2          # (D, H)
-        self.grads["recurrent_kernel"] = hs[:-1].reshape(T * B, H).T @ da2  # (H, H)
+        self.grads["recurrent_kernel"] = h_prev.reshape(T * B, H).T @ da2  # (H, H)
         if self.use_bias:
             self.grads["bias"] = da2.sum(axis=0)                       # (H,)
         dx_tm = (da2 @ W.T).reshape(T, B, D)                            # (T, B, D)

@@ -1,0 +1,161 @@
+"""``GRU``: gated recurrent unit, Keras' semantics, gate order z, r, h, both reset placements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit import activations, initializers
+from rnnkit.layers.recurrent import Recurrent
+
+
+class GRU(Recurrent):
+    """An update gate ``z`` and a reset gate ``r``; no separate cell state::
+
+        z = s(x_t W_z + h_{t-1} U_z + b_z)        r = s(x_t W_r + h_{t-1} U_r + b_r)
+        reset_after=True  (PyTorch/cuDNN form):  hh = act(x_t W_h + b_h + r * (h_{t-1} U_h + b'_h))
+        reset_after=False (original form):       hh = act(x_t W_h + b_h + (r * h_{t-1}) U_h)
+        h_t = z * h_{t-1} + (1 - z) * hh
+
+    ``kernel (D, 3H)``, ``recurrent_kernel (H, 3H)``, blocks in the order z, r, h;
+    ``bias (2, 3H)`` (input bias, recurrent bias) when ``reset_after`` else ``(3H,)``.
+    BPTT: ``dh_{t-1} = dh * z`` directly, plus what flows back through the gates' matmuls.
+    """
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0, return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
+                 reset_after: bool = True, zero_output_for_mask: bool = False, seed: int | None = None,
+                 name: str | None = None, input_shape: Any = None):
+        super().__init__(units, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, zero_output_for_mask=zero_output_for_mask,
+                         name=name, input_shape=input_shape, seed=seed)
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = bool(use_bias)
+        self.reset_after = bool(reset_after)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self._cache: tuple | None = None
+
+    def make_params(self, input_shape, dtype, rng):
+        d, h = input_shape[-1], self.units
+        params = {"kernel": self.kernel_initializer((d, 3 * h), dtype, rng),
+                  "recurrent_kernel": self.recurrent_initializer((h, 3 * h), dtype, rng)}
+        if self.use_bias:
+            shape = (2, 3 * h) if self.reset_after else (3 * h,)
+            params["bias"] = self.bias_initializer(shape, dtype, rng)
+        return params
+
+    def _biases(self, H, dtype):
+        if not self.use_bias:
+            return 0.0, np.zeros(3 * H, dtype=dtype)
+        b = self.params["bias"]
+        return (b[0], b[1]) if self.reset_after else (b, None)
+
+    def run_forward(self, x_tm, states0):
+        T, B, D = x_tm.shape
+        H = self.units
+        W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        act, ract = self.activation, self.recurrent_activation
+        mask, rm = self._mask_tm, self._rec_mask
+        b_in, b_rec = self._biases(H, x_tm.dtype)
+        gates = (x_tm.reshape(T * B, D) @ W).reshape(T, B, 3 * H)  # (T, B, 3H) input part, all steps
+        gates += b_in
+        hs = np.empty((T + 1, B, H), dtype=x_tm.dtype)
+        hs[0] = states0[0]
+        # reset_after: h_{t-1} U_h + b'_h of every step, needed by backward
+        rec_h = np.empty((T, B, H), dtype=x_tm.dtype) if self.reset_after else None
+        for t in range(T):
+            hp = hs[t] if rm is None else hs[t] * rm                 # (B, H) into the recurrent matmul
+            zr, xh = gates[t, :, :2 * H], gates[t, :, 2 * H:]
+            if self.reset_after:
+                hu = hp @ U                                          # (B, 3H) one recurrent matmul
+                hu += b_rec
+                zr += hu[:, :2 * H]
+                ract.forward_(zr)                                    # z, r
+                r = zr[:, H:]
+                rec_h[t] = hu[:, 2 * H:]
+                xh += r * rec_h[t]
+            else:
+                zr += hp @ U[:, :2 * H]
+                ract.forward_(zr)
+                r = zr[:, H:]
+                xh += (r * hp) @ U[:, 2 * H:]
+            act.forward_(xh)                                         # hh
+            z = zr[:, :H]
+            h = hs[t + 1]
+            np.subtract(hs[t], xh, out=h)                            # h_t = hh + z (h_{t-1} - hh)
+            h *= z
+            h += xh
+            if mask is not None:
+                np.copyto(h, hs[t], where=~mask[t])
+        self._cache = (x_tm, hs, gates, rec_h)
+        return hs[1:], [hs[T]]
+
+    def run_backward(self, dh_seq, dfinal):
+        x_tm, hs, gates, rec_h = self._cache
+        T, B, D = x_tm.shape
+        H = self.units
+        W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        act, ract = self.activation, self.recurrent_activation
+        mask, rm = self._mask_tm, self._rec_mask
+        dx_pre = np.empty((T, B, 3 * H), dtype=hs.dtype)          # dL/d(x W + b_in), blocks z, r, h
+        dr_pre = np.empty((T, B, 3 * H), dtype=hs.dtype) if self.reset_after else None  # dL/d(h U + b_rec)
+        dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
+        for t in reversed(range(T)):
+            g = dh + dh_seq[t] if dh_seq is not None else dh
+            if mask is not None:
+                skip = np.where(mask[t], 0.0, g)
+                g = g * mask[t]
+            z, r, hh = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
+            hp_raw = hs[t]
+            hp = hp_raw if rm is None else hp_raw * rm
+            da_h = act.backward(g * (1.0 - z), hh)                  # through hh = act(.)
+            dx_pre[t, :, :H] = ract.backward(g * (hp_raw - hh), z)
+            dx_pre[t, :, 2 * H:] = da_h
+            if self.reset_after:
+                dx_pre[t, :, H:2 * H] = ract.backward(da_h * rec_h[t], r)
+                dr_pre[t, :, :2 * H] = dx_pre[t, :, :2 * H]
+                dr_pre[t, :, 2 * H:] = da_h * r
+                dhp = dr_pre[t] @ U.T                               # (B, H)
+            else:
+                d_rhp = da_h @ U[:, 2 * H:].T                       # dL/d(r * h_{t-1})
+                dx_pre[t, :, H:2 * H] = ract.backward(d_rhp * hp, r)
+                dhp = dx_pre[t, :, :2 * H] @ U[:, :2 * H].T + d_rhp * r
+            if rm is not None:
+                dhp *= rm
+            dh = dhp + g * z                                        # + the direct path h_t = z h_{t-1} + ...
+            if mask is not None:
+                dh += skip
+        dx2 = dx_pre.reshape(T * B, 3 * H)
+        h_prev = hs[:-1] if rm is None else hs[:-1] * rm
+        hp2 = h_prev.reshape(T * B, H)
+        self.grads["kernel"] = x_tm.reshape(T * B, D).T @ dx2                      # (D, 3H)
+        if self.reset_after:
+            dr2 = dr_pre.reshape(T * B, 3 * H)
+            self.grads["recurrent_kernel"] = hp2.T @ dr2                           # (H, 3H)
+            if self.use_bias:
+                self.grads["bias"] = np.stack([dx2.sum(axis=0), dr2.sum(axis=0)])  # (2, 3H)
+        else:
+            dU = np.empty_like(U)
+            dU[:, :2 * H] = hp2.T @ dx2[:, :2 * H]
+            rhp = (gates[:, :, H:2 * H] * h_prev).reshape(T * B, H)               # r * h_{t-1}, all steps
+            dU[:, 2 * H:] = rhp.T @ dx2[:, 2 * H:]
+            self.grads["recurrent_kernel"] = dU
+            if self.use_bias:
+                self.grads["bias"] = dx2.sum(axis=0)                              # (3H,)
+        return (dx2 @ W.T).reshape(T, B, D), [dh]
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation),
+                "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "use_bias": self.use_bias, "reset_after": self.reset_after,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}

@@ -1,0 +1,135 @@
+"""``LSTM``: long short-term memory, Keras' semantics, gate order i, f, c, o."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit import activations, initializers
+from rnnkit.layers.recurrent import Recurrent
+
+
+class LSTM(Recurrent):
+    """Three gates and a cell state that the forget gate can keep for many steps::
+
+        [i, f, g, o] = [s(.), s(.), act(.), s(.)] of  x_t W + h_{t-1} U + b     (B, 4H), s = recurrent_activation
+        c_t = f * c_{t-1} + i * g                                                 (forget, then write)
+        h_t = o * act(c_t)                                                        (read)
+
+    ``kernel (D, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)``, gate blocks in the order
+    i, f, c, o. BPTT carries two gradients back, ``dL/dh`` and ``dL/dc``; the path through
+    ``c_{t-1} = ... * f`` is the one that lets gradient survive many steps::
+
+        dc   += dh * o * act'(c_t)        do = dh * act(c_t)
+        di = dc * g,  df = dc * c_{t-1},  dg = dc * i,   dc_{t-1} = dc * f
+        dz = [di s'(i), df s'(f), dg act'(g), do s'(o)]      dh_{t-1} = dz U^T
+    """
+
+    n_states = 2
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 unit_forget_bias: bool = True, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
+                 stateful: bool = False, zero_output_for_mask: bool = False, seed: int | None = None,
+                 name: str | None = None, input_shape: Any = None):
+        super().__init__(units, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, zero_output_for_mask=zero_output_for_mask,
+                         name=name, input_shape=input_shape, seed=seed)
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = bool(use_bias)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self._cache: tuple | None = None
+
+    def make_params(self, input_shape, dtype, rng):
+        d, h = input_shape[-1], self.units
+        params = {"kernel": self.kernel_initializer((d, 4 * h), dtype, rng),
+                  "recurrent_kernel": self.recurrent_initializer((h, 4 * h), dtype, rng)}
+        if self.use_bias:
+            if self.unit_forget_bias:
+                params["bias"] = np.concatenate([self.bias_initializer((h,), dtype, rng), np.ones(h, dtype),
+                                                 self.bias_initializer((2 * h,), dtype, rng)])
+            else:
+                params["bias"] = self.bias_initializer((4 * h,), dtype, rng)
+        return params
+
+    def run_forward(self, x_tm, states0):
+        T, B, D = x_tm.shape
+        H = self.units
+        W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        act, ract = self.activation, self.recurrent_activation
+        mask, rm = self._mask_tm, self._rec_mask
+        gates = (x_tm.reshape(T * B, D) @ W).reshape(T, B, 4 * H)   # (T, B, 4H) input part, all steps
+        if self.use_bias:
+            gates += self.params["bias"]
+        hs = np.empty((T + 1, B, H), dtype=x_tm.dtype)
+        cs = np.empty((T + 1, B, H), dtype=x_tm.dtype)
+        tc = np.empty((T, B, H), dtype=x_tm.dtype)                # act(c_t)
+        hs[0], cs[0] = states0
+        for t in range(T):
+            z = gates[t]                                          # (B, 4H)
+            z += (hs[t] if rm is None else hs[t] * rm) @ U        # + h_{t-1} U
+            ract.forward_(z[:, :2 * H])                           # i, f
+            act.forward_(z[:, 2 * H:3 * H])                       # g
+            ract.forward_(z[:, 3 * H:])                           # o
+            i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
+            c = np.multiply(f, cs[t], out=cs[t + 1])              # c_t = f c_{t-1} + i g
+            c += i * g
+            tc[t] = act(c)
+            np.multiply(o, tc[t], out=hs[t + 1])                  # h_t = o act(c_t)
+            if mask is not None:                                  # masked step: carry h and c
+                np.copyto(hs[t + 1], hs[t], where=~mask[t])
+                np.copyto(cs[t + 1], cs[t], where=~mask[t])
+        self._cache = (x_tm, hs, cs, gates, tc)
+        return hs[1:], [hs[T], cs[T]]
+
+    def run_backward(self, dh_seq, dfinal):
+        x_tm, hs, cs, gates, tc = self._cache
+        T, B, D = x_tm.shape
+        H = self.units
+        W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        act, ract = self.activation, self.recurrent_activation
+        mask, rm = self._mask_tm, self._rec_mask
+        dz = np.empty((T, B, 4 * H), dtype=hs.dtype)              # dL/d pre-activations
+        dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
+        dc = np.zeros((B, H), dtype=hs.dtype) if dfinal[1] is None else dfinal[1]
+        for t in reversed(range(T)):
+            g_h = dh + dh_seq[t] if dh_seq is not None else dh
+            if mask is not None:                                  # masked: gradients skip the cell
+                skip_h, skip_c = np.where(mask[t], 0.0, g_h), np.where(mask[t], 0.0, dc)
+                g_h, dc = g_h * mask[t], dc * mask[t]
+            i, f, g, o = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
+            dc = dc + act.backward(g_h * o, tc[t])
+            dz[t, :, :H] = ract.backward(dc * g, i)
+            dz[t, :, H:2 * H] = ract.backward(dc * cs[t], f)
+            dz[t, :, 2 * H:3 * H] = act.backward(dc * i, g)
+            dz[t, :, 3 * H:] = ract.backward(g_h * tc[t], o)
+            dc = dc * f                                           # dL/dc_{t-1}
+            dh = dz[t] @ U.T                                      # (B, H) dL/dh_{t-1}
+            if rm is not None:
+                dh *= rm
+            if mask is not None:
+                dh += skip_h
+                dc += skip_c
+        dz2 = dz.reshape(T * B, 4 * H)
+        h_prev = hs[:-1] if rm is None else hs[:-1] * rm
+        self.grads["kernel"] = x_tm.reshape(T * B, D).T @ dz2                 # (D, 4H)
+        self.grads["recurrent_kernel"] = h_prev.reshape(T * B, H).T @ dz2      # (H, 4H)
+        if self.use_bias:
+            self.grads["bias"] = dz2.sum(axis=0)                              # (4H,)
+        return (dz2 @ W.T).reshape(T, B, D), [dh, dc]
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation),
+                "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "use_bias": self.use_bias, "unit_forget_bias": self.unit_forget_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
