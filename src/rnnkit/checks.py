@@ -46,10 +46,12 @@ def check_input_shape(x: np.ndarray, expected: tuple, model_name: str) -> None:
     want = (None, *expected)
     if x.ndim != len(want) or any(e is not None and e != g for e, g in zip(expected, x.shape[1:])):
         hint = ""
-        if x.ndim == len(want) - 1:
+        if len(expected) == 2 and x.ndim == 2 and expected[0] in (None, x.shape[1]):
+            hint = (" Recurrent models take (samples, timesteps, features); if these are character or word "
+                    f"indices, one-hot encode them with rnnkit.one_hot(x, {expected[1]}) or start the model "
+                    "with an Embedding layer.")
+        elif tuple(x.shape) == tuple(expected):
             hint = " It looks like the batch axis is missing; wrap a single sample as x[None]."
-        elif len(expected) == 2 and x.ndim == 2:
-            hint = " Recurrent models take (samples, timesteps, features); one-hot encode indices with rnnkit.one_hot."
         raise ValueError(
             f"Model '{model_name}' expects input of shape {want} (batch first), got an array of "
             f"shape {x.shape}.{hint}"

@@ -13,6 +13,35 @@ import numpy as np
 
 from rnnkit.registry import resolve
 
+_budget: list[int] = []   # remaining weight values a model being loaded may create
+
+
+class allocation_budget:
+    """``with allocation_budget(n):`` every initializer call inside may create at most ``n`` values in all.
+
+    ``load_model`` uses it so that a hostile architecture in a file cannot make building the
+    model allocate more weights than the file itself holds.
+    """
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def __enter__(self):
+        _budget.append(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        _budget.pop()
+        return False
+
+
+def _spend(n: int) -> None:
+    if _budget:
+        if n > _budget[-1]:
+            raise ValueError("the architecture needs more weight values than the file stores: weights are "
+                             "missing or the layer sizes in its metadata were altered")
+        _budget[-1] -= n
+
 
 def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
     if len(shape) == 0:
@@ -32,6 +61,7 @@ class Initializer:
         self.seed = seed
 
     def __call__(self, shape, dtype, rng: np.random.Generator) -> np.ndarray:
+        _spend(int(np.prod(shape, dtype=object)))
         if self.seed is not None:
             rng = np.random.default_rng(self.seed)
         return np.ascontiguousarray(self.sample(tuple(int(s) for s in shape), rng), dtype=dtype)

@@ -22,7 +22,7 @@ import numpy as np
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from rnnkit import __version__, backend, optimizers
+from rnnkit import __version__, backend, initializers, optimizers
 from rnnkit import losses as losses_module
 from rnnkit import metrics as metrics_module
 from rnnkit.errors import ModelFileError, ModelFileNotFoundError
@@ -103,7 +103,7 @@ def _read_checked(path: Path) -> tuple[dict, bytes]:
         raw_header = f.read(header_len)
         try:
             header = json.loads(raw_header.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise _fail(path, "its header is not valid JSON; it is not a safetensors file.") from None
         if not isinstance(header, dict):
             raise _fail(path, "its header is not a JSON object.")
@@ -140,8 +140,9 @@ def _read_checked(path: Path) -> tuple[dict, bytes]:
 
 def _check_sizes(layer_config: dict, input_shape: Any, budget: int) -> None:
     sizes = [layer_config.get(k) for k in ("units", "input_dim", "output_dim")]
-    if isinstance(input_shape, list) and input_shape:
-        sizes.append(input_shape[-1])
+    for shape in (input_shape, layer_config.get("input_shape")):
+        if isinstance(shape, list) and shape:
+            sizes.append(shape[-1])
     for size in sizes:
         if isinstance(size, int) and size > budget:
             raise ValueError(f"a layer size of {size} is larger than the {budget} weight values stored")
@@ -166,7 +167,7 @@ def load_model(path: str | os.PathLike, compile: bool = True):
     try:
         config = json.loads(meta["model_config"])
         dtype = str(meta.get("dtype", "float32"))
-        with backend.floatx_scope(dtype):
+        with backend.floatx_scope(dtype), initializers.allocation_budget(budget):
             model = Sequential(name=str(config["name"]), seed=config.get("seed"))
             for entry in config["layers"]:
                 cls = LAYER_CLASSES.get(entry.get("class_name")) if isinstance(entry, dict) else None
@@ -182,7 +183,7 @@ def load_model(path: str | os.PathLike, compile: bool = True):
                 model.build((None, *config["input_shape"]))
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, ValueError, RecursionError, json.JSONDecodeError) as exc:
         raise _fail(path, f"its architecture description is invalid ({type(exc).__name__}: {exc}).") from None
     try:
         tensors = st_load(blob)
@@ -210,6 +211,6 @@ def load_model(path: str | os.PathLike, compile: bool = True):
             state = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
             if state:
                 model.optimizer.set_state(state, model.weights)
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        except (KeyError, TypeError, ValueError, RecursionError, json.JSONDecodeError) as exc:
             raise _fail(path, f"its compile settings are invalid ({type(exc).__name__}: {exc}).") from None
     return model

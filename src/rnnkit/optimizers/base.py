@@ -106,7 +106,7 @@ class Optimizer:
 
     def get_state(self) -> dict[str, np.ndarray]:
         """The optimizer's state as named arrays (for saving): slots by position and the step."""
-        state = {"iterations": np.array(self.iterations, dtype=np.int64)}
+        state = {"iterations": np.array([self.iterations], dtype=np.int64)}
         for i, slots in enumerate(self._slots or []):
             for key, value in slots.items():
                 state[f"{i}/{key}"] = value
@@ -122,7 +122,7 @@ class Optimizer:
                     raise ValueError(f"Optimizer state for parameter {i} ({key}) is missing or has the wrong shape.")
                 value[...] = saved
         self._slots = slots
-        self.iterations = int(state["iterations"])
+        self.iterations = int(np.asarray(state["iterations"]).reshape(-1)[0])
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v is not None)
