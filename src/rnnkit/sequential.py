@@ -14,6 +14,7 @@ from rnnkit.callbacks import Callback, History
 from rnnkit.checks import as_numeric_array, check_input_shape
 from rnnkit.errors import NotCompiledError
 from rnnkit.layers.base import Layer, check_positive_int, normalize_shape
+from rnnkit.layers.embedding import Embedding
 from rnnkit.layers.input_layer import InputLayer
 from rnnkit.progress import Progbar
 
@@ -42,6 +43,7 @@ class Sequential:
         self._metrics: list[metrics_module.Metric] | None = None
         self.stop_training = False
         self.history: History | None = None
+        self._output_mask: np.ndarray | None = None
         self._shuffle_rng = np.random.default_rng(None if seed is None else [self.seed, 2**31 - 1])
         for layer in layers or []:
             self.add(layer)
@@ -58,11 +60,14 @@ class Sequential:
             return
         if any(layer is other for other in self.layers):
             raise ValueError(f"Layer '{layer.name}' is already in model '{self.name}'.")
-        if getattr(layer, "return_state", False):
+        if getattr(layer, "return_state", False) or getattr(layer, "merge_mode", "concat") is None:
+            what = "return_state=True" if getattr(layer, "return_state", False) else "merge_mode=None"
             raise ValueError(
-                f"Layer '{layer.name}' has return_state=True and so returns several arrays, which a "
-                "Sequential model cannot pass on; call the layer directly to get its states."
+                f"Layer '{layer.name}' has {what} and so returns several arrays, which a "
+                "Sequential model cannot pass on; call the layer directly to get them."
             )
+        if isinstance(layer, Embedding) and self.layers:
+            raise ValueError(f"Embedding layer '{layer.name}' takes integer indices and must be the first layer.")
         taken = {other.name for other in self.layers}
         if layer.name is None:
             base, i, name = layer.default_name(), 0, layer.default_name()
@@ -109,8 +114,17 @@ class Sequential:
         shape = normalize_shape(tuple(input_shape)[1:]) if input_shape is not None else None
         if shape is None:
             raise ValueError("build needs an input shape such as (None, timesteps, features).")
-        for i, layer in enumerate(self.layers):
-            self._build_layer(layer, self._shape_before(i, shape))
+        newly_built = []
+        try:
+            for i, layer in enumerate(self.layers):
+                if not layer.built:
+                    newly_built.append(layer)
+                self._build_layer(layer, self._shape_before(i, shape))
+        except Exception:
+            for layer in newly_built:   # leave the model as it was: unbuilt, no input shape
+                layer.built, layer.params, layer.grads = False, {}, {}
+                layer.input_shape = layer.output_shape = None
+            raise
         self.input_shape = shape
 
     @property
@@ -124,11 +138,12 @@ class Sequential:
     def _ensure_built(self, x: np.ndarray) -> None:
         self._require_layers()
         if not self.built:
-            if self.input_shape is None:
+            shape = self.input_shape
+            if shape is None:
                 if x.ndim < 2:
                     raise ValueError(f"Model inputs need a batch axis and features, got shape {x.shape}.")
-                self.input_shape = tuple(x.shape[1:])
-            self.build((None, *self.input_shape))
+                shape = tuple(x.shape[1:])
+            self.build((None, *shape))
 
     @property
     def output_shape(self) -> tuple:
@@ -157,7 +172,9 @@ class Sequential:
         weights = list(weights)
         total = sum(len(layer.params) for layer in self.layers)
         if len(weights) != total:
-            per_layer = ", ".join(f"{layer.name}: {len(layer.params)}" for layer in self.layers)
+            per_layer = "; ".join(
+                f"{layer.name}: " + (", ".join(f"{k} {v.shape}" for k, v in layer.params.items()) or "none")
+                for layer in self.layers)
             raise ValueError(f"Model '{self.name}' expects {total} weight arrays ({per_layer}), got {len(weights)}.")
         checked, i = [], 0
         for layer in self.layers:
@@ -232,7 +249,7 @@ class Sequential:
                     arr = arr[:, None]
                 else:
                     hint = ""
-                    as_indices = arr.shape[1:] == tuple(out_shape[:-1])
+                    as_indices = arr.shape[1:] in (tuple(out_shape[:-1]), (*out_shape[:-1], 1))
                     if isinstance(loss, losses_module.CategoricalCrossentropy) and as_indices:
                         hint = (f" For class indices, one-hot encode them with rnnkit.one_hot(y, {out_shape[-1]}) "
                                 "or use loss='sparse_categorical_crossentropy'.")
@@ -252,9 +269,26 @@ class Sequential:
 
     # -- the core computation -------------------------------------------------------
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """Run every layer, passing the (B, T) timestep mask of padded steps along.
+
+        The mask of the output (or None) is left in ``self._output_mask`` for the loss.
+        """
+        mask = None
         for layer in self.layers:
-            x = layer.forward(x, training=training)
+            if mask is not None and layer.consumes_mask:
+                y = layer.forward(x, training=training, mask=mask)
+            else:
+                y = layer.forward(x, training=training)
+            mask = layer.compute_mask(x, mask)
+            x = y
+        self._output_mask = mask if (mask is not None and x.ndim >= 3) else None
         return x
+
+    def reset_states(self) -> None:
+        """Forget the state carried by every stateful recurrent layer."""
+        for layer in self.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
 
     def _fused_loss(self) -> bool:
         """Whether the loss can be computed from the last layer's logits (softmax/sigmoid + CE)."""
@@ -267,15 +301,19 @@ class Sequential:
         """Forward, loss, and backward through every layer; returns ``(loss, predictions)``."""
         out = self._forward(x, training)
         last = self.layers[-1]
-        if self._fused_loss():
-            value, grad = self.loss.value_and_grad_from_logits(y, last.logits)
-            g = last.backward_from_logits(grad)
-        else:
-            value, grad = self.loss.value_and_grad(y, out)
-            g = last.backward(grad)
+        value, grad = self._loss_value(y, out, with_grad=True)
+        g = last.backward_from_logits(grad) if self._fused_loss() else last.backward(grad)
         for layer in reversed(self.layers[:-1]):
+            if g is None:   # an Embedding: no gradient flows into integer indices
+                break
             g = layer.backward(g)
         return value, out
+
+    def _loss_value(self, y: np.ndarray, out: np.ndarray, with_grad: bool = False):
+        """The loss of the last forward pass, from the logits where the loss is fused, masked steps left out."""
+        if self._fused_loss():
+            return self.loss.value_and_grad_from_logits(y, self.layers[-1].logits, self._output_mask)
+        return self.loss.value_and_grad(y, out, self._output_mask)
 
     def _gradients(self) -> list[np.ndarray]:
         return [layer.grads[k] for layer in self.layers for k in layer.params]
@@ -318,6 +356,12 @@ class Sequential:
                 raise TypeError(f"callbacks must be rnnkit Callback instances, got {type(cb).__name__}.")
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
+        stateful = [layer.name for layer in self.layers if getattr(layer, "stateful", False)]
+        if stateful and len(x) % batch_size:
+            raise ValueError(
+                f"Stateful layer(s) {stateful} need every batch to have the same size, but {len(x)} samples "
+                f"do not split into batches of {batch_size}; choose a batch_size that divides {len(x)}."
+            )
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -364,7 +408,7 @@ class Sequential:
                 for cb in all_callbacks:
                     cb.on_train_batch_begin(step)
                 value, out = self._train_step(xb, yb)
-                totals.add(value, yb, out)
+                totals.add(value, yb, out, self._output_mask)
                 logs = totals.logs()
                 bar.update(step + 1, logs)
                 for cb in all_callbacks:
@@ -390,11 +434,8 @@ class Sequential:
         for step, lo in enumerate(range(0, len(x), batch_size)):
             xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size]
             out = self._forward(xb, training=False)
-            if self._fused_loss():
-                value, _ = self.loss.value_and_grad_from_logits(yb, self.layers[-1].logits)
-            else:
-                value, _ = self.loss.value_and_grad(yb, out)
-            totals.add(value, yb, out)
+            value, _ = self._loss_value(yb, out)
+            totals.add(value, yb, out, self._output_mask)
             if bar is not None:
                 bar.update(step + 1, totals.logs())
         logs = totals.logs()
@@ -440,7 +481,7 @@ class Sequential:
         y = self._prepare_y(y, len(x))
         totals = _Totals(self._metric_objects(y))
         value, out = self._train_step(x, y)
-        totals.add(value, y, out)
+        totals.add(value, y, out, self._output_mask)
         return _format_result(totals.logs(), return_dict)
 
     def test_on_batch(self, x: Any, y: Any, return_dict: bool = False):
@@ -486,12 +527,12 @@ class _Totals:
         self.sums = [0.0] * len(metric_objs)
         self.counts = [0] * len(metric_objs)
 
-    def add(self, loss_value: float, y: np.ndarray, out: np.ndarray) -> None:
+    def add(self, loss_value: float, y: np.ndarray, out: np.ndarray, mask: np.ndarray | None = None) -> None:
         n = len(y)
         self.loss_sum += loss_value * n
         self.samples += n
         for i, m in enumerate(self.metric_objs):
-            s, c = m.update(y, out)
+            s, c = m.update(y, out, mask)
             self.sums[i] += s
             self.counts[i] += c
 

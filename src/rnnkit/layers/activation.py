@@ -11,6 +11,8 @@ from rnnkit.layers.base import Layer
 
 
 class Activation(Layer):
+    supports_masking = True
+
     def __init__(self, activation: Any, name: str | None = None, input_shape: Any = None):
         super().__init__(name=name, input_shape=input_shape)
         self.activation = activations.get(activation)

@@ -56,6 +56,10 @@ class Layer:
 
     #: input rank (batch axis included) the layer accepts; None means any rank >= 2
     input_rank: int | None = None
+    #: whether a (B, T) timestep mask passes through this layer unchanged (Keras' supports_masking)
+    supports_masking = False
+    #: whether ``forward`` takes the mask as ``mask=`` (recurrent layers and wrappers of them)
+    consumes_mask = False
 
     def __init__(self, name: str | None = None, input_shape: Any = None, seed: int | None = None):
         if name is not None and (not isinstance(name, str) or not name):
@@ -114,6 +118,10 @@ class Layer:
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
+
+    def compute_mask(self, inputs: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+        """The (B, T) mask of this layer's output, given its input and the input's mask."""
+        return mask if self.supports_masking else None
 
     # -- computing --------------------------------------------------------------
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:

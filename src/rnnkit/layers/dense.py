@@ -16,6 +16,8 @@ class Dense(Layer):
     Shapes: ``x (..., D)``, ``kernel (D, U)``, ``bias (U,)``, ``y (..., U)``.
     """
 
+    supports_masking = True
+
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  name: str | None = None, input_shape: Any = None, seed: int | None = None):

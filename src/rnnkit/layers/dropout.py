@@ -10,6 +10,8 @@ from rnnkit.layers.base import Layer
 
 
 class Dropout(Layer):
+    supports_masking = True
+
     def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None,
                  name: str | None = None, input_shape: Any = None):
         super().__init__(name=name, input_shape=input_shape, seed=seed)

@@ -38,6 +38,7 @@ def _check_rate(name: str, value: Any) -> float:
 class Recurrent(Layer):
     input_rank = 3
     supports_masking = True
+    consumes_mask = True
     #: how many state arrays of shape (B, H) the layer carries (1 for SimpleRNN and GRU, 2 for LSTM)
     n_states = 1
 
