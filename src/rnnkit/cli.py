@@ -19,6 +19,13 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from rnnkit.bench import main as bench_main
+
+    rest = [a for a in args.args if a != "--"]
+    return bench_main(rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rnnkit.demo import ARTICLE_TEXT
 
@@ -37,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                       help="0 silent, 1 progress bar (default), 2 one line per epoch")
     demo.set_defaults(func=_demo)
+    bench = sub.add_parser("bench", help="benchmark against PyTorch (and Keras) in one run; needs torch",
+                           description="Run the benchmark suite; arguments are passed on (try: rnnkit bench -- --help).")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the suite, e.g. --quick")
+    bench.set_defaults(func=_bench)
     return parser
 
 

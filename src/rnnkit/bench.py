@@ -1,0 +1,363 @@
+"""The benchmark suite: rnnkit against PyTorch (and Keras where installed), in one process.
+
+Method (``shared/BENCHMARKS.md``): same machine, threads and dtype (float32); the two
+contenders alternate (A B A B ...) and each figure is the median of the per-pair ratios
+``peer time / rnnkit time``; the machine's sgemm peak is measured in the same run, and every
+recurrent workload is reported as GFLOP/s and as a share of that peak, using
+``6 * B * T * G * H * (D + H)`` flops per training step (``2 * ...`` for inference).
+
+Run with ``python benchmarks/run.py`` or ``rnnkit bench``; ``--quick`` for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Shape:
+    name: str
+    cell: str            # "tanh", "relu" (SimpleRNN), "lstm", "gru"
+    B: int
+    T: int
+    D: int
+    H: int
+    K: int = 10          # classes of the Dense softmax head
+    layers: int = 1
+    bidirectional: bool = False
+
+    @property
+    def gates(self) -> int:
+        return {"lstm": 4, "gru": 3}.get(self.cell, 1)
+
+    def flops(self, training: bool) -> float:
+        """Recurrent-layer flops of one step over the batch: 6 (train) or 2 (infer) * B T G H (D + H)."""
+        dirs = 2 if self.bidirectional else 1
+        total, d = 0.0, self.D
+        for _ in range(self.layers):
+            total += dirs * self.B * self.T * self.gates * self.H * (d + self.H)
+            d = dirs * self.H
+        return (6.0 if training else 2.0) * total
+
+
+SHAPES = [
+    Shape("tiny-tanh", "tanh", 32, 40, 65, 50, K=65),
+    Shape("tiny-relu", "relu", 32, 40, 65, 50, K=65),
+    Shape("small-lstm", "lstm", 32, 100, 64, 128),
+    Shape("small-gru", "gru", 32, 100, 64, 128),
+    Shape("medium", "lstm", 64, 100, 123, 320),
+    Shape("large-b16", "lstm", 16, 25, 512, 512),
+    Shape("large-b64", "lstm", 64, 25, 512, 512),
+    Shape("bilstm", "lstm", 32, 100, 128, 256, layers=2, bidirectional=True),
+]
+
+
+@dataclass
+class Row:
+    shape: str
+    mode: str                    # "train", "predict", "stream", "end-to-end"
+    rnnkit_ms: float
+    peer: str
+    peer_ms: float
+    ratio: float                 # median over pairs of peer time / rnnkit time
+    gflops: float | None = None
+    peak_share: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def sgemm_peak(seconds: float = 1.0) -> float:
+    """GFLOP/s of a float32 2048^3 matmul with all threads: the machine's practical limit."""
+    n = 2048
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = a.copy()
+    a @ b
+    best, t_end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def paired(a: Callable[[], None], b: Callable[[], None], pairs: int, reps: int) -> tuple[float, float, float]:
+    """Alternate ``a`` and ``b``; return (median ms of a, median ms of b, median of per-pair b/a)."""
+    for _ in range(2):
+        a()
+        b()
+    ta, tb, ratios = [], [], []
+    for _ in range(pairs):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a()
+        t1 = time.perf_counter()
+        for _ in range(reps):
+            b()
+        t2 = time.perf_counter()
+        ta.append((t1 - t0) / reps)
+        tb.append((t2 - t1) / reps)
+        ratios.append((t2 - t1) / (t1 - t0))
+    return statistics.median(ta) * 1e3, statistics.median(tb) * 1e3, statistics.median(ratios)
+
+
+# -- rnnkit and PyTorch models of a shape ------------------------------------------------------
+
+def rnnkit_model(s: Shape, stream: bool = False):
+    from rnnkit import Sequential
+    from rnnkit.layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN
+
+    model = Sequential(seed=0)
+    for i in range(s.layers):
+        last = i == s.layers - 1
+        kwargs = {"return_sequences": (not last) or stream, "stateful": stream}
+        if i == 0:
+            kwargs["input_shape"] = (None if stream else s.T, s.D)
+        if s.cell in ("tanh", "relu"):
+            layer = SimpleRNN(s.H, activation=s.cell, **kwargs)
+        else:
+            layer = (LSTM if s.cell == "lstm" else GRU)(s.H, **kwargs)
+        model.add(Bidirectional(layer) if s.bidirectional else layer)
+    model.add(Dense(s.K, activation="softmax"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def torch_model(s: Shape):
+    import torch
+
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(s.cell, torch.nn.RNN)
+    kwargs = {"nonlinearity": s.cell} if cls is torch.nn.RNN else {}
+    rnn = cls(s.D, s.H, num_layers=s.layers, batch_first=True, bidirectional=s.bidirectional, **kwargs)
+    head = torch.nn.Linear(s.H * (2 if s.bidirectional else 1), s.K)
+    return rnn, head
+
+
+def bench_shape(s: Shape, peak: float, pairs: int, rows: list[Row]) -> None:
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((s.B, s.T, s.D)).astype(np.float32)
+    y = rng.integers(0, s.K, size=s.B)
+    model = rnnkit_model(s)
+    rnn, head = torch_model(s)
+    opt = torch.optim.Adam([*rnn.parameters(), *head.parameters()], lr=1e-3, eps=1e-7)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def torch_train():
+        opt.zero_grad()
+        out, _ = rnn(xt)
+        loss = torch.nn.functional.cross_entropy(head(out[:, -1]), yt)
+        loss.backward()
+        opt.step()
+
+    def torch_predict():
+        with torch.no_grad():
+            out, _ = rnn(xt)
+            torch.softmax(head(out[:, -1]), dim=-1)
+
+    work = s.flops(True) * s.B / s.B
+    reps = max(1, int(0.05 / max(work / (peak * 1e9), 1e-5)))
+    a, b, r = paired(lambda: model.train_on_batch(x, y), torch_train, pairs, reps)
+    rows.append(Row(s.name, "train", a, "pytorch", b, r, s.flops(True) / a / 1e6, s.flops(True) / a / 1e6 / peak))
+    a, b, r = paired(lambda: model.predict(x, batch_size=s.B), torch_predict, pairs, reps * 2)
+    rows.append(Row(s.name, "predict", a, "pytorch", b, r, s.flops(False) / a / 1e6, s.flops(False) / a / 1e6 / peak))
+
+
+def bench_stream(pairs: int, rows: list[Row]) -> None:
+    """One step of a 2-layer LSTM(256) character model for one sequence, state carried."""
+    import torch
+
+    s = Shape("stream", "lstm", 1, 1, 65, 256, K=65, layers=2)
+    model = rnnkit_model(s, stream=True)
+    rnn, head = torch_model(s)
+    x = np.zeros((1, 1, 65), np.float32)
+    x[0, 0, 3] = 1
+    xt = torch.from_numpy(x)
+    state = [None]
+
+    def torch_step():
+        with torch.no_grad():
+            out, state[0] = rnn(xt, state[0])
+            torch.softmax(head(out[:, -1]), dim=-1)
+
+    a, b, r = paired(lambda: model.predict_on_batch(x), torch_step, pairs, 200)
+    rows.append(Row("stream", "stream", a, "pytorch", b, r))
+
+
+# -- the article's program end to end -----------------------------------------------------------
+
+def article_rnnkit() -> None:
+    from rnnkit.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(verbose=0), out=lambda *_: None)
+
+
+def article_torch() -> None:
+    import torch
+
+    from rnnkit.demo import ARTICLE_START, ARTICLE_TEXT
+    from rnnkit.text import char_dataset
+
+    vocab, X, Y = char_dataset(ARTICLE_TEXT, 3)
+    xt, yt = torch.from_numpy(X), torch.from_numpy(Y.argmax(-1))
+    rnn = torch.nn.RNN(len(vocab), 50, batch_first=True, nonlinearity="relu")
+    head = torch.nn.Linear(50, len(vocab))
+    opt = torch.optim.Adam([*rnn.parameters(), *head.parameters()], lr=1e-3, eps=1e-7)
+    for _ in range(100):
+        perm = torch.randperm(len(xt))
+        for lo in range(0, len(xt), 32):
+            idx = perm[lo:lo + 32]
+            opt.zero_grad()
+            out, _ = rnn(xt[idx])
+            torch.nn.functional.cross_entropy(head(out[:, -1]), yt[idx]).backward()
+            opt.step()
+    text = ARTICLE_START
+    with torch.no_grad():
+        for _ in range(50):
+            ids = vocab.encode(text[-3:])
+            x = torch.nn.functional.one_hot(torch.from_numpy(ids), len(vocab)).float()[None]
+            out, _ = rnn(x)
+            text += vocab.index_to_char[int(torch.softmax(head(out[:, -1]), -1).argmax())]
+
+
+def article_keras() -> None:
+    import keras
+
+    from rnnkit.demo import ARTICLE_START, ARTICLE_TEXT
+    from rnnkit.text import char_dataset
+
+    vocab, X, Y = char_dataset(ARTICLE_TEXT, 3)
+    model = keras.Sequential([keras.Input((3, len(vocab))), keras.layers.SimpleRNN(50, activation="relu"),
+                              keras.layers.Dense(len(vocab), activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(X, Y, epochs=100, verbose=0)
+    text = ARTICLE_START
+    for _ in range(50):
+        x = np.eye(len(vocab), dtype=np.float32)[vocab.encode(text[-3:])][None]
+        text += vocab.index_to_char[int(np.argmax(model.predict(x, verbose=0)))]
+
+
+def bench_article(pairs: int, rows: list[Row], with_keras: bool) -> None:
+    a, b, r = paired(article_rnnkit, article_torch, pairs, 1)
+    rows.append(Row("article", "end-to-end", a, "pytorch", b, r))
+    if with_keras:
+        a, b, r = paired(article_rnnkit, article_keras, max(1, pairs // 3), 1)
+        rows.append(Row("article", "end-to-end", a, "keras", b, r))
+
+
+# -- memory --------------------------------------------------------------------------------------
+
+_MEMORY_CHILD = r"""
+import resource, sys, numpy as np
+sys.path[:0] = {path!r}
+from rnnkit.bench import SHAPES, rnnkit_model, torch_model
+import torch
+torch.set_num_threads({threads})
+s = [s for s in SHAPES if s.name == {shape!r}][0]
+rng = np.random.default_rng(0)
+x = rng.standard_normal((s.B, s.T, s.D)).astype(np.float32); y = rng.integers(0, s.K, size=s.B)
+if {which!r} == "rnnkit":
+    m = rnnkit_model(s); step = lambda: m.train_on_batch(x, y)
+else:
+    rnn, head = torch_model(s); opt = torch.optim.Adam([*rnn.parameters(), *head.parameters()])
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    def step():
+        opt.zero_grad(); out, _ = rnn(xt)
+        torch.nn.functional.cross_entropy(head(out[:, -1]), yt).backward(); opt.step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for _ in range(3): step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def training_memory(shape: str, threads: int) -> dict[str, float]:
+    """Peak resident-set growth (MiB) over three training steps, each library in a fresh process."""
+    import subprocess
+
+    out = {}
+    for which in ("rnnkit", "pytorch"):
+        code = _MEMORY_CHILD.format(path=sys.path, threads=threads, shape=shape, which=which)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out[which] = int(done.stdout.strip().splitlines()[-1]) / 1024
+    return out
+
+
+# -- driver --------------------------------------------------------------------------------------
+
+def format_table(rows: list[Row], peak: float) -> str:
+    lines = [f"sgemm peak (float32, 2048^3, same run): {peak:.1f} GFLOP/s", "",
+             f"| {'shape':<10} | {'mode':<10} | {'rnnkit ms':>9} | {'peer':<7} | {'peer ms':>9} | "
+             f"{'peer/rnnkit':>11} | {'GFLOP/s':>7} | {'% peak':>6} |",
+             "|" + "|".join("-" * (w + 2) for w in (10, 10, 9, 7, 9, 11, 7, 6)) + "|"]
+    for r in rows:
+        gf = f"{r.gflops:.1f}" if r.gflops is not None else "-"
+        pk = f"{100 * r.peak_share:.0f}%" if r.peak_share is not None else "-"
+        lines.append(f"| {r.shape:<10} | {r.mode:<10} | {r.rnnkit_ms:>9.3f} | {r.peer:<7} | {r.peer_ms:>9.3f} | "
+                     f"{r.ratio:>10.2f}x | {gf:>7} | {pk:>6} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rnnkit bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer pairs: a smoke run, not for quoting")
+    parser.add_argument("--only", nargs="*", help="shape names to run (default: all)")
+    parser.add_argument("--json", default="benchmarks/results.json", help="where to write the JSON results")
+    parser.add_argument("--no-keras", action="store_true", help="skip Keras even if installed")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
+    args = parser.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        print("rnnkit bench compares against PyTorch: pip install torch==2.13.0", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    with_keras = False
+    if not args.no_keras:
+        try:
+            os.environ.setdefault("KERAS_BACKEND", "torch")
+            import keras  # noqa: F401
+            with_keras = True
+        except ImportError:
+            pass
+    pairs = 3 if args.quick else 7
+    t0 = time.perf_counter()
+    peak = sgemm_peak()
+    rows: list[Row] = []
+    wanted = set(args.only) if args.only else None
+    if wanted is None or "article" in wanted:
+        bench_article(pairs, rows, with_keras)
+    for s in SHAPES:
+        if wanted is None or s.name in wanted:
+            bench_shape(s, peak, pairs, rows)
+            print(format_table(rows[-2:], peak).splitlines()[-1], file=sys.stderr, flush=True)
+    if wanted is None or "stream" in wanted:
+        bench_stream(pairs, rows)
+    memory = training_memory("medium", args.threads) if wanted is None or "medium" in wanted else {}
+    print(format_table(rows, peak))
+    if memory:
+        print(f"\npeak RSS growth of a medium training step: rnnkit {memory['rnnkit']:.1f} MiB, "
+              f"pytorch {memory['pytorch']:.1f} MiB")
+    print(f"\n{len(rows)} measurements in {time.perf_counter() - t0:.0f} s, {args.threads} threads, float32, "
+          f"numpy {np.__version__}, torch {torch.__version__}")
+    result = {"peak_gflops": peak, "threads": args.threads, "rows": [asdict(r) for r in rows],
+              "memory_mib": memory, "numpy": np.__version__, "torch": torch.__version__}
+    folder = os.path.dirname(args.json)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    tmp = args.json + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
