@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="0 silent, 1 progress bar (default), 2 one line per epoch")
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="benchmark against PyTorch (and Keras) in one run; needs torch",
-                           description="Run the benchmark suite; arguments are passed on (try: rnnkit bench -- --help).")
+                           description="Run the benchmark suite; arguments go to it (rnnkit bench -- --help).")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the suite, e.g. --quick")
     bench.set_defaults(func=_bench)
     return parser
