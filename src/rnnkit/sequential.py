@@ -230,7 +230,7 @@ class Sequential:
         loss = self.loss
         if loss is not None and loss.sparse:
             arr = as_numeric_array(y, what)
-            if arr.shape[1:] not in (tuple(out_shape[:-1]), (*out_shape[:-1], 1)):
+            if not (_matches(arr.shape[1:], out_shape[:-1]) or _matches(arr.shape[1:], (*out_shape[:-1], 1))):
                 raise ValueError(
                     f"{loss.name} expects integer class labels of shape {(None, *out_shape[:-1])}, "
                     f"got {what} of shape {arr.shape}."
@@ -244,12 +244,13 @@ class Sequential:
             arr = arr.astype(np.int64)
         else:
             arr = as_numeric_array(y, what, dtype=self.dtype)
-            if arr.shape[1:] != tuple(out_shape):
+            if not _matches(arr.shape[1:], out_shape):
                 if arr.ndim == 1 and tuple(out_shape) == (1,):
                     arr = arr[:, None]
                 else:
                     hint = ""
-                    as_indices = arr.shape[1:] in (tuple(out_shape[:-1]), (*out_shape[:-1], 1))
+                    labels_shape = arr.shape[1:]
+                    as_indices = _matches(labels_shape, out_shape[:-1]) or _matches(labels_shape, (*out_shape[:-1], 1))
                     if isinstance(loss, losses_module.CategoricalCrossentropy) and as_indices:
                         hint = (f" For class indices, one-hot encode them with rnnkit.one_hot(y, {out_shape[-1]}) "
                                 "or use loss='sparse_categorical_crossentropy'.")
@@ -541,6 +542,11 @@ class _Totals:
         for m, s, c in zip(self.metric_objs, self.sums, self.counts):
             logs[m.name] = s / max(c, 1)
         return logs
+
+
+def _matches(shape: tuple, expected: tuple) -> bool:
+    """Whether ``shape`` fits ``expected``, where ``None`` in ``expected`` (a variable length) fits any size."""
+    return len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected))
 
 
 def _check_verbose(verbose: Any) -> int:
