@@ -17,6 +17,8 @@ class Activation:
     """``y = f(x)`` and the vector-Jacobian product ``dx = dy * f'(x)``."""
 
     name = "activation"
+    #: whether each output element depends on its own input only (softmax does not)
+    elementwise = True
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
@@ -27,6 +29,17 @@ class Activation:
     def forward_(self, x: np.ndarray) -> np.ndarray:
         """Apply in place where possible (``x`` is overwritten) and return the result."""
         x[...] = self.forward(x)
+        return x
+
+    def forward_blocks_(self, x: np.ndarray, width: int) -> np.ndarray:
+        """Apply in place to ``x (B, k * width)`` as k separate gate blocks of ``width`` columns.
+
+        One call for element-wise activations; one per block for softmax, as Keras applies it per gate.
+        """
+        if self.elementwise:
+            return self.forward_(x)
+        for k in range(x.shape[-1] // width):
+            self.forward_(x[:, k * width:(k + 1) * width])
         return x
 
     def backward(self, dy: np.ndarray, y: np.ndarray) -> np.ndarray:  # pragma: no cover
@@ -99,6 +112,7 @@ class Softmax(Activation):
     """Softmax over the last axis."""
 
     name = "softmax"
+    elementwise = False
 
     def forward(self, x):
         z = x - x.max(axis=-1, keepdims=True)

@@ -223,6 +223,8 @@ class Sequential:
         arr = as_numeric_array(x, what, dtype=self.dtype)
         self._ensure_built(arr)
         check_input_shape(arr, self.input_shape, self.name)
+        if isinstance(self.layers[0], Embedding):
+            self.layers[0].check_indices(arr)   # every batch, before the first update
         return arr
 
     def _prepare_y(self, y: Any, n: int, what: str = "y") -> np.ndarray:
@@ -357,12 +359,6 @@ class Sequential:
                 raise TypeError(f"callbacks must be rnnkit Callback instances, got {type(cb).__name__}.")
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
-        stateful = [layer.name for layer in self.layers if getattr(layer, "stateful", False)]
-        if stateful and len(x) % batch_size:
-            raise ValueError(
-                f"Stateful layer(s) {stateful} need every batch to have the same size, but {len(x)} samples "
-                f"do not split into batches of {batch_size}; choose a batch_size that divides {len(x)}."
-            )
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -377,6 +373,14 @@ class Sequential:
                     f"{split_at} for training and {len(x) - split_at} for validation; both need at least one."
                 )
             x, y, val = x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+        stateful = [layer.name for layer in self.layers if getattr(layer, "stateful", False)]
+        for part, size in (("training", len(x)), ("validation", 0 if val is None else len(val[0]))):
+            if stateful and size % batch_size:
+                raise ValueError(
+                    f"Stateful layer(s) {stateful} need every batch to have the same size, but the {size} "
+                    f"{part} samples do not split into batches of {batch_size}; choose a batch_size that "
+                    f"divides {size}."
+                )
         metric_objs = self._metric_objects(y)
 
         n = len(x)

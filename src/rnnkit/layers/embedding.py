@@ -39,6 +39,10 @@ class Embedding(Layer):
         if len(input_shape) < 1:
             raise ValueError(f"Layer '{self.name}' (Embedding) expects indices of shape (batch, timesteps).")
 
+    def check_indices(self, x: np.ndarray) -> None:
+        """Raise a clear error unless ``x`` holds integer indices in ``[0, input_dim)``."""
+        self._as_indices(x)
+
     def _as_indices(self, x: np.ndarray) -> np.ndarray:
         idx = np.asarray(x)
         if idx.dtype.kind == "f" and not np.all(idx == np.round(idx)):

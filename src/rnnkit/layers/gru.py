@@ -78,13 +78,13 @@ class GRU(Recurrent):
                 hu = hp @ U                                          # (B, 3H) one recurrent matmul
                 hu += b_rec
                 zr += hu[:, :2 * H]
-                ract.forward_(zr)                                    # z, r
+                ract.forward_blocks_(zr, H)                          # z, r
                 r = zr[:, H:]
                 rec_h[t] = hu[:, 2 * H:]
                 xh += r * rec_h[t]
             else:
                 zr += hp @ U[:, :2 * H]
-                ract.forward_(zr)
+                ract.forward_blocks_(zr, H)
                 r = zr[:, H:]
                 xh += (r * hp) @ U[:, 2 * H:]
             act.forward_(xh)                                         # hh

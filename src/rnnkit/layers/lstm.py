@@ -76,7 +76,7 @@ class LSTM(Recurrent):
         for t in range(T):
             z = gates[t]                                          # (B, 4H)
             z += (hs[t] if rm is None else hs[t] * rm) @ U        # + h_{t-1} U
-            ract.forward_(z[:, :2 * H])                           # i, f
+            ract.forward_blocks_(z[:, :2 * H], H)                 # i, f
             act.forward_(z[:, 2 * H:3 * H])                       # g
             ract.forward_(z[:, 3 * H:])                           # o
             i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]

@@ -147,7 +147,7 @@ class Recurrent(Layer):
         self._in_mask = self._rec_mask = None
         if training and self.dropout:
             self._in_mask = self._dropout_mask((B, D), self.dropout, x_tm.dtype)
-            x_tm *= self._in_mask                         # the same mask at every step
+            x_tm = x_tm * self._in_mask                   # the same mask at every step (a copy: x_tm may view x)
         if training and self.recurrent_dropout:
             self._rec_mask = self._dropout_mask((B, self.units), self.recurrent_dropout, x_tm.dtype)
         states0 = self._initial_states(B, x_tm.dtype, initial_state)

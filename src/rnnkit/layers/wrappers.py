@@ -54,6 +54,8 @@ class TimeDistributed(Layer):
         super().build(input_shape)
         if self.layer.name is None:
             self.layer.name = self.layer.default_name()
+        if self.layer.seed is None and self.fallback_seed is not None:
+            self.layer.fallback_seed = [*np.atleast_1d(self.fallback_seed).tolist(), 0]
         self.layer.build(tuple(input_shape[1:]))
         self.params = self.layer.params                   # the same arrays: updates reach the inner layer
         self.grads = self.layer.grads
