@@ -154,13 +154,29 @@ class Recurrent(Layer):
         h_seq, final_states = self.run_forward(x_tm, states0)
         if self.stateful:
             self.states = [s.copy() for s in final_states]
+        out_mask = self._output_mask()
         if self.return_sequences:
-            if self.zero_output_for_mask and self._mask_tm is not None:
-                h_seq = h_seq * self._mask_tm
+            if out_mask is not None:
+                h_seq = h_seq * out_mask
             out = h_seq.transpose(1, 0, 2)                # (B, T, H)
         else:
             out = final_states[0]                         # (B, H): the last unmasked output
+            if out_mask is not None:
+                out = out * out_mask[-1]
         return [out, *final_states] if self.return_state else out
+
+    def _output_mask(self) -> np.ndarray | None:
+        """Which outputs are real, as Keras computes them: (T, B, 1) or None.
+
+        At a masked step Keras repeats the previous *output*, which starts as zeros, so outputs
+        before a sequence's first real step are zero even when the initial state is not; with
+        ``zero_output_for_mask`` every masked step's output is zero.
+        """
+        if self._mask_tm is None:
+            return None
+        if self.zero_output_for_mask and self.return_sequences:
+            return self._mask_tm
+        return np.logical_or.accumulate(self._mask_tm, axis=0)   # seen a real step yet?
 
     # -- backward -------------------------------------------------------------------------
     def backward(self, dy: np.ndarray, dstates: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
@@ -169,12 +185,15 @@ class Recurrent(Layer):
         The gradient with respect to the initial states is left in ``initial_state_grads``.
         """
         dfinal = [None] * self.n_states if dstates is None else list(dstates)
+        out_mask = self._output_mask()
         if self.return_sequences:
             dh_seq = dy.transpose(1, 0, 2)                # (T, B, H)
-            if self.zero_output_for_mask and self._mask_tm is not None:
-                dh_seq = dh_seq * self._mask_tm
+            if out_mask is not None:
+                dh_seq = dh_seq * out_mask
         else:
             dh_seq = None
+            if out_mask is not None:
+                dy = dy * out_mask[-1]
             dfinal[0] = dy if dfinal[0] is None else dfinal[0] + dy
         dx_tm, self.initial_state_grads = self.run_backward(dh_seq, dfinal)
         if self._in_mask is not None:
