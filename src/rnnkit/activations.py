@@ -42,8 +42,17 @@ class Activation:
             self.forward_(x[:, k * width:(k + 1) * width])
         return x
 
+    def forward_into(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Write ``f(x)`` into ``out`` (``x`` is left alone) and return ``out``."""
+        out[...] = self.forward(x)
+        return out
+
     def backward(self, dy: np.ndarray, y: np.ndarray) -> np.ndarray:  # pragma: no cover
         """Given the output ``y = f(x)`` and ``dL/dy``, return ``dL/dx``."""
+        raise NotImplementedError
+
+    def derivative(self, y: np.ndarray) -> np.ndarray:  # pragma: no cover - element-wise ones only
+        """``f'(x)`` element by element, written in terms of the output ``y = f(x)``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -59,8 +68,15 @@ class Linear(Activation):
     def forward_(self, x):
         return x
 
+    def forward_into(self, x, out):
+        np.copyto(out, x)
+        return out
+
     def backward(self, dy, y):
         return dy
+
+    def derivative(self, y):
+        return np.ones_like(y)
 
 
 class Tanh(Activation):
@@ -72,8 +88,14 @@ class Tanh(Activation):
     def forward_(self, x):
         return np.tanh(x, out=x)
 
+    def forward_into(self, x, out):
+        return np.tanh(x, out=out)
+
     def backward(self, dy, y):
         return dy * (1.0 - y * y)
+
+    def derivative(self, y):
+        return 1.0 - y * y
 
 
 class Relu(Activation):
@@ -85,9 +107,15 @@ class Relu(Activation):
     def forward_(self, x):
         return np.maximum(x, 0.0, out=x)
 
+    def forward_into(self, x, out):
+        return np.maximum(x, 0.0, out=out)
+
     def backward(self, dy, y):
         # f'(x) = 1 where x > 0, and y > 0 exactly there.
         return dy * (y > 0)
+
+    def derivative(self, y):
+        return (y > 0).astype(y.dtype)
 
 
 class Sigmoid(Activation):
@@ -106,6 +134,9 @@ class Sigmoid(Activation):
 
     def backward(self, dy, y):
         return dy * y * (1.0 - y)
+
+    def derivative(self, y):
+        return y * (1.0 - y)
 
 
 class Softmax(Activation):

@@ -108,8 +108,11 @@ class GRU(Recurrent):
         dx_pre = np.empty((T, B, 3 * H), dtype=hs.dtype)          # dL/d(x W + b_in), blocks z, r, h
         dr_pre = np.empty((T, B, 3 * H), dtype=hs.dtype) if self.reset_after else None  # dL/d(h U + b_rec)
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
+        record = self._new_state_grads(T, B, hs.dtype)
         for t in reversed(range(T)):
             g = dh + dh_seq[t] if dh_seq is not None else dh
+            if record is not None:
+                record[t] = g                                       # total dL/dh_t
             if mask is not None:
                 skip = np.where(mask[t], 0.0, g)
                 g = g * mask[t]

@@ -100,8 +100,11 @@ class LSTM(Recurrent):
         dz = np.empty((T, B, 4 * H), dtype=hs.dtype)              # dL/d pre-activations
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
         dc = np.zeros((B, H), dtype=hs.dtype) if dfinal[1] is None else dfinal[1]
+        record = self._new_state_grads(T, B, hs.dtype)
         for t in reversed(range(T)):
             g_h = dh + dh_seq[t] if dh_seq is not None else dh
+            if record is not None:
+                record[t] = g_h                                   # total dL/dh_t
             if mask is not None:                                  # masked: gradients skip the cell
                 skip_h, skip_c = np.where(mask[t], 0.0, g_h), np.where(mask[t], 0.0, dc)
                 g_h, dc = g_h * mask[t], dc * mask[t]

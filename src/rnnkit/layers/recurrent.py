@@ -61,6 +61,9 @@ class Recurrent(Layer):
         self._in_mask: np.ndarray | None = None
         self._rec_mask: np.ndarray | None = None
         self._rng: np.random.Generator | None = None
+        #: when True, backward keeps the total gradient dL/dh_t of every step in ``state_grads``
+        self.record_state_grads = False
+        self.state_grads: np.ndarray | None = None
 
     def check_input_shape(self, input_shape):
         if len(input_shape) != 2:
@@ -196,11 +199,21 @@ class Recurrent(Layer):
                 dy = dy * out_mask[-1]
             dfinal[0] = dy if dfinal[0] is None else dfinal[0] + dy
         dx_tm, self.initial_state_grads = self.run_backward(dh_seq, dfinal)
+        if self.state_grads is not None and self.go_backwards:
+            self.state_grads = self.state_grads[::-1]     # (T, B, H) in time order, like the input
         if self._in_mask is not None:
             dx_tm *= self._in_mask
         if self.go_backwards:
             dx_tm = dx_tm[::-1]
         return dx_tm.transpose(1, 0, 2)                   # (B, T, D)
+
+    def _new_state_grads(self, T: int, B: int, dtype) -> np.ndarray | None:
+        """The buffer the BPTT loop fills with dL/dh_t when ``record_state_grads`` is on."""
+        if not self.record_state_grads:
+            self.state_grads = None
+            return None
+        self.state_grads = np.empty((T, B, self.units), dtype=dtype)
+        return self.state_grads
 
     def run_forward(self, x_tm, states0):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -78,12 +78,15 @@ class SimpleRNN(Recurrent):
         mask, rm = self._mask_tm, self._rec_mask
         da = np.empty((T, B, H), dtype=hs.dtype)               # dL/da_t for every step
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
+        record = self._new_state_grads(T, B, hs.dtype)
         for t in reversed(range(T)):
             g = da[t]
             if dh_seq is not None:
                 np.add(dh, dh_seq[t], out=g)                   # g_t: own output + carried back
             else:
                 g[...] = dh
+            if record is not None:
+                record[t] = g                                  # total dL/dh_t
             if mask is not None:
                 skipped = np.where(mask[t], 0.0, g)            # a masked step passes g_t to h_{t-1}
                 g *= mask[t]
