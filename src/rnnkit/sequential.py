@@ -93,6 +93,7 @@ class Sequential:
                 layer.name, layer.fallback_seed = old   # leave model and layer as they were
                 raise
         self.input_shape = input_shape
+        layer.need_input_grad = bool(self.layers)   # no one needs dL/dx of the first layer
         self.layers.append(layer)
 
     def _shape_before(self, index: int, input_shape: tuple) -> tuple:

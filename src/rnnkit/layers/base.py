@@ -75,6 +75,8 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.fallback_seed: Any = None  # set by a model that was given ``seed=``
+        #: False for a model's first layer: nothing needs dL/dx there, so backward skips it
+        self.need_input_grad = True
 
     # -- naming -----------------------------------------------------------------
     @classmethod

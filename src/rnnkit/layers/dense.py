@@ -66,6 +66,8 @@ class Dense(Layer):
         self.grads["kernel"] = x2.T @ dz2                # (D, U)
         if self.use_bias:
             self.grads["bias"] = dz2.sum(axis=0)        # (U,)
+        if not self.need_input_grad:
+            return None
         return dz @ self.params["kernel"].T             # (..., D)
 
     def get_config(self):

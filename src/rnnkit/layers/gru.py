@@ -23,6 +23,8 @@ class GRU(Recurrent):
     BPTT: ``dh_{t-1} = dh * z`` directly, plus what flows back through the gates' matmuls.
     """
 
+    gates = 3
+
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
@@ -71,30 +73,31 @@ class GRU(Recurrent):
         hs[0] = states0[0]
         # reset_after: h_{t-1} U_h + b'_h of every step, needed by backward
         rec_h = np.empty((T, B, H), dtype=x_tm.dtype) if self.reset_after else None
-        for t in range(T):
-            hp = hs[t] if rm is None else hs[t] * rm                 # (B, H) into the recurrent matmul
-            zr, xh = gates[t, :, :2 * H], gates[t, :, 2 * H:]
-            if self.reset_after:
-                hu = hp @ U                                          # (B, 3H) one recurrent matmul
-                hu += b_rec
-                zr += hu[:, :2 * H]
-                ract.forward_blocks_(zr, H)                          # z, r
-                r = zr[:, H:]
-                rec_h[t] = hu[:, 2 * H:]
-                xh += r * rec_h[t]
-            else:
-                zr += hp @ U[:, :2 * H]
-                ract.forward_blocks_(zr, H)
-                r = zr[:, H:]
-                xh += (r * hp) @ U[:, 2 * H:]
-            act.forward_(xh)                                         # hh
-            z = zr[:, :H]
-            h = hs[t + 1]
-            np.subtract(hs[t], xh, out=h)                            # h_t = hh + z (h_{t-1} - hh)
-            h *= z
-            h += xh
-            if mask is not None:
-                np.copyto(h, hs[t], where=~mask[t])
+        with self.loop_threads(B):
+            for t in range(T):
+                hp = hs[t] if rm is None else hs[t] * rm                 # (B, H) into the recurrent matmul
+                zr, xh = gates[t, :, :2 * H], gates[t, :, 2 * H:]
+                if self.reset_after:
+                    hu = hp @ U                                          # (B, 3H) one recurrent matmul
+                    hu += b_rec
+                    zr += hu[:, :2 * H]
+                    ract.forward_blocks_(zr, H)                          # z, r
+                    r = zr[:, H:]
+                    rec_h[t] = hu[:, 2 * H:]
+                    xh += r * rec_h[t]
+                else:
+                    zr += hp @ U[:, :2 * H]
+                    ract.forward_blocks_(zr, H)
+                    r = zr[:, H:]
+                    xh += (r * hp) @ U[:, 2 * H:]
+                act.forward_(xh)                                         # hh
+                z = zr[:, :H]
+                h = hs[t + 1]
+                np.subtract(hs[t], xh, out=h)                            # h_t = hh + z (h_{t-1} - hh)
+                h *= z
+                h += xh
+                if mask is not None:
+                    np.copyto(h, hs[t], where=~mask[t])
         self._cache = (x_tm, hs, gates, rec_h)
         return hs[1:], [hs[T]]
 
@@ -109,33 +112,34 @@ class GRU(Recurrent):
         dr_pre = np.empty((T, B, 3 * H), dtype=hs.dtype) if self.reset_after else None  # dL/d(h U + b_rec)
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
         record = self._new_state_grads(T, B, hs.dtype)
-        for t in reversed(range(T)):
-            g = dh + dh_seq[t] if dh_seq is not None else dh
-            if record is not None:
-                record[t] = g                                       # total dL/dh_t
-            if mask is not None:
-                skip = np.where(mask[t], 0.0, g)
-                g = g * mask[t]
-            z, r, hh = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
-            hp_raw = hs[t]
-            hp = hp_raw if rm is None else hp_raw * rm
-            da_h = act.backward(g * (1.0 - z), hh)                  # through hh = act(.)
-            dx_pre[t, :, :H] = ract.backward(g * (hp_raw - hh), z)
-            dx_pre[t, :, 2 * H:] = da_h
-            if self.reset_after:
-                dx_pre[t, :, H:2 * H] = ract.backward(da_h * rec_h[t], r)
-                dr_pre[t, :, :2 * H] = dx_pre[t, :, :2 * H]
-                dr_pre[t, :, 2 * H:] = da_h * r
-                dhp = dr_pre[t] @ U.T                               # (B, H)
-            else:
-                d_rhp = da_h @ U[:, 2 * H:].T                       # dL/d(r * h_{t-1})
-                dx_pre[t, :, H:2 * H] = ract.backward(d_rhp * hp, r)
-                dhp = dx_pre[t, :, :2 * H] @ U[:, :2 * H].T + d_rhp * r
-            if rm is not None:
-                dhp *= rm
-            dh = dhp + g * z                                        # + the direct path h_t = z h_{t-1} + ...
-            if mask is not None:
-                dh += skip
+        with self.loop_threads(B):
+            for t in reversed(range(T)):
+                g = dh + dh_seq[t] if dh_seq is not None else dh
+                if record is not None:
+                    record[t] = g                                       # total dL/dh_t
+                if mask is not None:
+                    skip = np.where(mask[t], 0.0, g)
+                    g = g * mask[t]
+                z, r, hh = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
+                hp_raw = hs[t]
+                hp = hp_raw if rm is None else hp_raw * rm
+                da_h = act.backward(g * (1.0 - z), hh)                  # through hh = act(.)
+                dx_pre[t, :, :H] = ract.backward(g * (hp_raw - hh), z)
+                dx_pre[t, :, 2 * H:] = da_h
+                if self.reset_after:
+                    dx_pre[t, :, H:2 * H] = ract.backward(da_h * rec_h[t], r)
+                    dr_pre[t, :, :2 * H] = dx_pre[t, :, :2 * H]
+                    dr_pre[t, :, 2 * H:] = da_h * r
+                    dhp = dr_pre[t] @ U.T                               # (B, H)
+                else:
+                    d_rhp = da_h @ U[:, 2 * H:].T                       # dL/d(r * h_{t-1})
+                    dx_pre[t, :, H:2 * H] = ract.backward(d_rhp * hp, r)
+                    dhp = dx_pre[t, :, :2 * H] @ U[:, :2 * H].T + d_rhp * r
+                if rm is not None:
+                    dhp *= rm
+                dh = dhp + g * z                                        # + the direct path h_t = z h_{t-1} + ...
+                if mask is not None:
+                    dh += skip
         dx2 = dx_pre.reshape(T * B, 3 * H)
         h_prev = hs[:-1] if rm is None else hs[:-1] * rm
         hp2 = h_prev.reshape(T * B, H)
@@ -153,7 +157,8 @@ class GRU(Recurrent):
             self.grads["recurrent_kernel"] = dU
             if self.use_bias:
                 self.grads["bias"] = dx2.sum(axis=0)                              # (3H,)
-        return (dx2 @ W.T).reshape(T, B, D), [dh]
+        dx = (dx2 @ W.T).reshape(T, B, D) if self.need_input_grad else None
+        return dx, [dh]
 
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation),

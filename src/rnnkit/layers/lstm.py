@@ -27,6 +27,7 @@ class LSTM(Recurrent):
     """
 
     n_states = 2
+    gates = 4
 
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
@@ -73,20 +74,21 @@ class LSTM(Recurrent):
         cs = np.empty((T + 1, B, H), dtype=x_tm.dtype)
         tc = np.empty((T, B, H), dtype=x_tm.dtype)                # act(c_t)
         hs[0], cs[0] = states0
-        for t in range(T):
-            z = gates[t]                                          # (B, 4H)
-            z += (hs[t] if rm is None else hs[t] * rm) @ U        # + h_{t-1} U
-            ract.forward_blocks_(z[:, :2 * H], H)                 # i, f
-            act.forward_(z[:, 2 * H:3 * H])                       # g
-            ract.forward_(z[:, 3 * H:])                           # o
-            i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
-            c = np.multiply(f, cs[t], out=cs[t + 1])              # c_t = f c_{t-1} + i g
-            c += i * g
-            tc[t] = act(c)
-            np.multiply(o, tc[t], out=hs[t + 1])                  # h_t = o act(c_t)
-            if mask is not None:                                  # masked step: carry h and c
-                np.copyto(hs[t + 1], hs[t], where=~mask[t])
-                np.copyto(cs[t + 1], cs[t], where=~mask[t])
+        with self.loop_threads(B):
+            for t in range(T):
+                z = gates[t]                                          # (B, 4H)
+                z += (hs[t] if rm is None else hs[t] * rm) @ U        # + h_{t-1} U
+                ract.forward_blocks_(z[:, :2 * H], H)                 # i, f
+                act.forward_(z[:, 2 * H:3 * H])                       # g
+                ract.forward_(z[:, 3 * H:])                           # o
+                i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
+                c = np.multiply(f, cs[t], out=cs[t + 1])              # c_t = f c_{t-1} + i g
+                c += i * g
+                tc[t] = act(c)
+                np.multiply(o, tc[t], out=hs[t + 1])                  # h_t = o act(c_t)
+                if mask is not None:                                  # masked step: carry h and c
+                    np.copyto(hs[t + 1], hs[t], where=~mask[t])
+                    np.copyto(cs[t + 1], cs[t], where=~mask[t])
         self._cache = (x_tm, hs, cs, gates, tc)
         return hs[1:], [hs[T], cs[T]]
 
@@ -101,33 +103,35 @@ class LSTM(Recurrent):
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
         dc = np.zeros((B, H), dtype=hs.dtype) if dfinal[1] is None else dfinal[1]
         record = self._new_state_grads(T, B, hs.dtype)
-        for t in reversed(range(T)):
-            g_h = dh + dh_seq[t] if dh_seq is not None else dh
-            if record is not None:
-                record[t] = g_h                                   # total dL/dh_t
-            if mask is not None:                                  # masked: gradients skip the cell
-                skip_h, skip_c = np.where(mask[t], 0.0, g_h), np.where(mask[t], 0.0, dc)
-                g_h, dc = g_h * mask[t], dc * mask[t]
-            i, f, g, o = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
-            dc = dc + act.backward(g_h * o, tc[t])
-            dz[t, :, :H] = ract.backward(dc * g, i)
-            dz[t, :, H:2 * H] = ract.backward(dc * cs[t], f)
-            dz[t, :, 2 * H:3 * H] = act.backward(dc * i, g)
-            dz[t, :, 3 * H:] = ract.backward(g_h * tc[t], o)
-            dc = dc * f                                           # dL/dc_{t-1}
-            dh = dz[t] @ U.T                                      # (B, H) dL/dh_{t-1}
-            if rm is not None:
-                dh *= rm
-            if mask is not None:
-                dh += skip_h
-                dc += skip_c
+        with self.loop_threads(B):
+            for t in reversed(range(T)):
+                g_h = dh + dh_seq[t] if dh_seq is not None else dh
+                if record is not None:
+                    record[t] = g_h                                   # total dL/dh_t
+                if mask is not None:                                  # masked: gradients skip the cell
+                    skip_h, skip_c = np.where(mask[t], 0.0, g_h), np.where(mask[t], 0.0, dc)
+                    g_h, dc = g_h * mask[t], dc * mask[t]
+                i, f, g, o = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
+                dc = dc + act.backward(g_h * o, tc[t])
+                dz[t, :, :H] = ract.backward(dc * g, i)
+                dz[t, :, H:2 * H] = ract.backward(dc * cs[t], f)
+                dz[t, :, 2 * H:3 * H] = act.backward(dc * i, g)
+                dz[t, :, 3 * H:] = ract.backward(g_h * tc[t], o)
+                dc = dc * f                                           # dL/dc_{t-1}
+                dh = dz[t] @ U.T                                      # (B, H) dL/dh_{t-1}
+                if rm is not None:
+                    dh *= rm
+                if mask is not None:
+                    dh += skip_h
+                    dc += skip_c
         dz2 = dz.reshape(T * B, 4 * H)
         h_prev = hs[:-1] if rm is None else hs[:-1] * rm
         self.grads["kernel"] = x_tm.reshape(T * B, D).T @ dz2                 # (D, 4H)
         self.grads["recurrent_kernel"] = h_prev.reshape(T * B, H).T @ dz2      # (H, 4H)
         if self.use_bias:
             self.grads["bias"] = dz2.sum(axis=0)                              # (4H,)
-        return (dz2 @ W.T).reshape(T, B, D), [dh, dc]
+        dx = (dz2 @ W.T).reshape(T, B, D) if self.need_input_grad else None
+        return dx, [dh, dc]
 
     def get_config(self):
         return {**super().get_config(), "activation": activations.serialize(self.activation),

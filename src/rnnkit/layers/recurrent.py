@@ -27,6 +27,7 @@ import numpy as np
 
 from rnnkit import backend
 from rnnkit.layers.base import Layer, check_positive_int
+from rnnkit.threads import step_threads
 
 
 def _check_rate(name: str, value: Any) -> float:
@@ -201,11 +202,20 @@ class Recurrent(Layer):
         dx_tm, self.initial_state_grads = self.run_backward(dh_seq, dfinal)
         if self.state_grads is not None and self.go_backwards:
             self.state_grads = self.state_grads[::-1]     # (T, B, H) in time order, like the input
+        if dx_tm is None:                                 # the model's first layer: not needed
+            return None
         if self._in_mask is not None:
             dx_tm *= self._in_mask
         if self.go_backwards:
             dx_tm = dx_tm[::-1]
         return dx_tm.transpose(1, 0, 2)                   # (B, T, D)
+
+    #: how many gate blocks the recurrent kernel has (H x G*H): 1 SimpleRNN, 4 LSTM, 3 GRU
+    gates = 1
+
+    def loop_threads(self, batch: int) -> step_threads:
+        """BLAS threads for the time loop: one when the step's (B, H) x (H, G*H) matmul is small."""
+        return step_threads(2.0 * batch * self.units * self.gates * self.units)
 
     def _new_state_grads(self, T: int, B: int, dtype) -> np.ndarray | None:
         """The buffer the BPTT loop fills with dL/dh_t when ``record_state_grads`` is on."""

@@ -60,13 +60,14 @@ class SimpleRNN(Recurrent):
             xw += self.params["bias"]
         hs = np.empty((T + 1, B, H), dtype=x_tm.dtype)         # hs[t + 1] = h_t, hs[0] = h_0
         hs[0] = states0[0]
-        for t in range(T):
-            h_prev = hs[t] if rm is None else hs[t] * rm
-            a = np.matmul(h_prev, U, out=hs[t + 1])            # (B, H) h_{t-1} U
-            a += xw[t]                                         # a_t = x_t W + h_{t-1} U + b
-            self.activation.forward_(a)                        # h_t = act(a_t), in place
-            if mask is not None:                               # masked step: h_t = h_{t-1}
-                np.copyto(hs[t + 1], hs[t], where=~mask[t])
+        with self.loop_threads(B):
+            for t in range(T):
+                h_prev = hs[t] if rm is None else hs[t] * rm
+                a = np.matmul(h_prev, U, out=hs[t + 1])            # (B, H) h_{t-1} U
+                a += xw[t]                                         # a_t = x_t W + h_{t-1} U + b
+                self.activation.forward_(a)                        # h_t = act(a_t), in place
+                if mask is not None:                               # masked step: h_t = h_{t-1}
+                    np.copyto(hs[t + 1], hs[t], where=~mask[t])
         self._cache = (x_tm, hs)
         return hs[1:], [hs[T]]
 
@@ -79,31 +80,37 @@ class SimpleRNN(Recurrent):
         da = np.empty((T, B, H), dtype=hs.dtype)               # dL/da_t for every step
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
         record = self._new_state_grads(T, B, hs.dtype)
-        for t in reversed(range(T)):
-            g = da[t]
-            if dh_seq is not None:
-                np.add(dh, dh_seq[t], out=g)                   # g_t: own output + carried back
-            else:
-                g[...] = dh
-            if record is not None:
-                record[t] = g                                  # total dL/dh_t
-            if mask is not None:
-                skipped = np.where(mask[t], 0.0, g)            # a masked step passes g_t to h_{t-1}
-                g *= mask[t]
-            # at unmasked steps hs[t + 1] is act(a_t); at masked ones g is 0 anyway
-            g[...] = self.activation.backward(g, hs[t + 1])    # da_t = g_t * act'(a_t)
-            dh = g @ U.T                                       # (B, H) carried back to h_{t-1}
-            if rm is not None:
-                dh *= rm
-            if mask is not None:
-                dh += skipped
+        # act'(a_t) for every step at once, from the outputs (element-wise activations)
+        deriv = self.activation.derivative(hs[1:]) if self.activation.elementwise else None
+        with self.loop_threads(B):
+            for t in reversed(range(T)):
+                g = da[t]
+                if dh_seq is not None:
+                    np.add(dh, dh_seq[t], out=g)                   # g_t: own output + carried back
+                else:
+                    g[...] = dh
+                if record is not None:
+                    record[t] = g                                  # total dL/dh_t
+                if mask is not None:
+                    skipped = np.where(mask[t], 0.0, g)            # a masked step passes g_t to h_{t-1}
+                    g *= mask[t]
+                # at unmasked steps hs[t + 1] is act(a_t); at masked ones g is 0 anyway
+                if deriv is not None:
+                    g *= deriv[t]                                  # da_t = g_t * act'(a_t)
+                else:
+                    g[...] = self.activation.backward(g, hs[t + 1])
+                dh = g @ U.T                                       # (B, H) carried back to h_{t-1}
+                if rm is not None:
+                    dh *= rm
+                if mask is not None:
+                    dh += skipped
         da2 = da.reshape(T * B, H)
         h_prev = hs[:-1] if rm is None else hs[:-1] * rm
         self.grads["kernel"] = x_tm.reshape(T * B, D).T @ da2          # (D, H)
         self.grads["recurrent_kernel"] = h_prev.reshape(T * B, H).T @ da2  # (H, H)
         if self.use_bias:
             self.grads["bias"] = da2.sum(axis=0)                       # (H,)
-        dx_tm = (da2 @ W.T).reshape(T, B, D)                            # (T, B, D)
+        dx_tm = (da2 @ W.T).reshape(T, B, D) if self.need_input_grad else None  # (T, B, D)
         return dx_tm, [dh]
 
     def get_config(self):

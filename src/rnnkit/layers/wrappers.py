@@ -84,15 +84,19 @@ class TimeDistributed(Layer):
         return dy.reshape(b * t, *dy.shape[2:])
 
     def _split(self, dx):
+        if dx is None:
+            return None
         b, t = self._bt
         return dx.reshape(b, t, *dx.shape[1:])
 
     def backward(self, dy):
+        self.layer.need_input_grad = self.need_input_grad
         dx = self.layer.backward(self._merge(dy))
         self.grads = self.layer.grads
         return self._split(dx)
 
     def backward_from_logits(self, dz):
+        self.layer.need_input_grad = self.need_input_grad
         dx = self.layer.backward_from_logits(self._merge(dz))
         self.grads = self.layer.grads
         return self._split(dx)
@@ -252,9 +256,12 @@ class Bidirectional(Layer):
             dyb = dyb[:, ::-1]
         n = self.forward_layer.n_states
         ds = [None] * (2 * n) if dstates is None else list(dstates)
-        dx = self.forward_layer.backward(dyf, ds[:n]) + self.backward_layer.backward(dyb, ds[n:])
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.need_input_grad = self.need_input_grad
+        dx_f = self.forward_layer.backward(dyf, ds[:n])
+        dx_b = self.backward_layer.backward(dyb, ds[n:])
         self._collect_grads()
-        return dx
+        return None if dx_f is None else dx_f + dx_b
 
     @property
     def initial_state_grads(self):

@@ -21,11 +21,10 @@ class Adagrad(Optimizer):
     def _init_slots(self, param):
         return {"accumulator": np.full_like(param, self.initial_accumulator_value)}
 
-    def _update(self, param, grad, slots):
+    def _delta(self, grad, slots):
         acc = slots["accumulator"]
         acc += grad * grad
-        param -= self.learning_rate * grad / np.sqrt(acc + self.epsilon)
-
+        return self.learning_rate * grad / np.sqrt(acc + self.epsilon)
     def get_config(self):
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon}

@@ -40,7 +40,7 @@ class Adam(Optimizer):
             slots["v_hat"] = param * 0
         return slots
 
-    def _update(self, param, grad, slots):
+    def _delta(self, grad, slots):
         t = self.iterations
         alpha = self.learning_rate * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
         m, v = slots["m"], slots["v"]
@@ -49,7 +49,9 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(slots["v_hat"], v, out=slots["v_hat"])
             v = slots["v_hat"]
-        param -= (alpha * m) / (np.sqrt(v) + self.epsilon)
+        denom = np.sqrt(v)
+        denom += self.epsilon
+        return (alpha * m) / denom
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -56,6 +56,7 @@ class Optimizer:
         self.global_clipnorm = global_clipnorm
         self.iterations = 0
         self._slots: list[dict[str, np.ndarray]] | None = None
+        self._flat_slots: dict[str, np.ndarray] | None = None
 
     # -- clipping ---------------------------------------------------------------
     def clip_gradients(self, grads: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -78,7 +79,13 @@ class Optimizer:
 
     # -- the step ---------------------------------------------------------------
     def apply(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Clip ``grads`` and update every array in ``params`` in place."""
+        """Clip ``grads`` and update every array in ``params`` in place.
+
+        When all parameters share a dtype, the update runs once over all of them: the slots
+        of every parameter are views into one flat array per slot, the clipped gradients are
+        concatenated, and the optimizer's arithmetic is a handful of calls however many
+        weight arrays the model has (small models are dominated by that per-call overhead).
+        """
         if len(params) != len(grads):
             raise ValueError(f"Got {len(params)} parameters but {len(grads)} gradients.")
         if self._slots is None:
@@ -90,13 +97,36 @@ class Optimizer:
             )
         grads = self.clip_gradients(grads)
         self.iterations += 1
-        for p, g, slots in zip(params, grads, self._slots):
-            self._update(p, g.astype(p.dtype, copy=False), slots)
+        dtype = params[0].dtype
+        if len(params) == 1 or any(p.dtype != dtype for p in params):
+            for p, g, slots in zip(params, grads, self._slots):
+                p -= self._delta(g.astype(p.dtype, copy=False), slots)
+            return
+        if self._flat_slots is None:
+            self._flat_slots = self._flatten_slots(params)
+        flat_grad = np.concatenate([np.ravel(g) for g in grads]).astype(dtype, copy=False)
+        delta = self._delta(flat_grad, self._flat_slots)     # (sum of sizes,)
+        offset = 0
+        for p in params:
+            p -= delta[offset:offset + p.size].reshape(p.shape)
+            offset += p.size
+
+    def _flatten_slots(self, params: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """One flat array per slot name; each parameter's slot becomes a view into it."""
+        flat = {key: np.concatenate([np.ravel(s[key]) for s in self._slots]).astype(params[0].dtype)
+                for key in self._slots[0]}
+        offset = 0
+        for p, slots in zip(params, self._slots):
+            for key in slots:
+                slots[key] = flat[key][offset:offset + p.size].reshape(p.shape)
+            offset += p.size
+        return flat
 
     def _init_slots(self, param: np.ndarray) -> dict[str, np.ndarray]:
         return {}
 
-    def _update(self, param: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray]) -> None:
+    def _delta(self, grad: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
+        """Update ``slots`` in place for this step and return what to subtract from the parameter."""
         raise NotImplementedError  # pragma: no cover
 
     # -- state and config -------------------------------------------------------
@@ -122,6 +152,7 @@ class Optimizer:
                     raise ValueError(f"Optimizer state for parameter {i} ({key}) is missing or has the wrong shape.")
                 value[...] = saved
         self._slots = slots
+        self._flat_slots = None
         self.iterations = int(np.asarray(state["iterations"]).reshape(-1)[0])
 
     def __repr__(self) -> str:

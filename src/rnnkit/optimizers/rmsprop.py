@@ -33,7 +33,7 @@ class RMSprop(Optimizer):
             slots["average_grad"] = param * 0
         return slots
 
-    def _update(self, param, grad, slots):
+    def _delta(self, grad, slots):
         v = slots["velocity"]
         v *= self.rho
         v += (1.0 - self.rho) * grad * grad
@@ -45,13 +45,12 @@ class RMSprop(Optimizer):
         else:
             denominator = v + self.epsilon
         increment = self.learning_rate * grad / np.sqrt(denominator)
-        if self.momentum:
-            m = slots["momentum"]
-            m *= self.momentum
-            m += increment
-            param -= m
-        else:
-            param -= increment
+        if not self.momentum:
+            return increment
+        m = slots["momentum"]
+        m *= self.momentum
+        m += increment
+        return m
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,

@@ -24,18 +24,16 @@ class SGD(Optimizer):
     def _init_slots(self, param):
         return {"momentum": param * 0} if self.momentum else {}
 
-    def _update(self, param, grad, slots):
+    def _delta(self, grad, slots):
         lr = self.learning_rate
         if not self.momentum:
-            param -= lr * grad
-            return
+            return lr * grad
         m = slots["momentum"]
         m *= self.momentum
-        m -= lr * grad
+        m -= lr * grad                                  # m = momentum * m - lr * g
         if self.nesterov:
-            param += self.momentum * m - lr * grad
-        else:
-            param += m
+            return lr * grad - self.momentum * m        # p += momentum * m - lr * g
+        return -m                                       # p += m
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
