@@ -325,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="benchmarks/results.json", help="where to write the JSON results")
     parser.add_argument("--no-keras", action="store_true", help="skip Keras even if installed")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
+    parser.add_argument("--pairs", type=int, default=None, help="A/B pairs per measurement (default 7, --quick 3)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory comparison")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -340,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             with_keras = True
         except ImportError:
             pass
-    pairs = 3 if args.quick else 7
+    pairs = args.pairs or (3 if args.quick else 7)
     t0 = time.perf_counter()
     peak = sgemm_peak()
     rows: list[Row] = []
@@ -353,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             print(format_table(rows[-2:], peak).splitlines()[-1], file=sys.stderr, flush=True)
     if wanted is None or "stream" in wanted:
         bench_stream(pairs, rows)
-    memory = training_memory("medium", args.threads) if wanted is None or "medium" in wanted else {}
+    measure_memory = not args.no_memory and (wanted is None or "medium" in wanted)
+    memory = training_memory("medium", args.threads) if measure_memory else {}
     print(format_table(rows, peak))
     if memory:
         print(f"\npeak RSS growth of a medium training step: rnnkit {memory['rnnkit']:.1f} MiB, "
