@@ -56,7 +56,7 @@ def test_history_keys_and_validation(article_data):
     _, X, y = article_data
     model = article_model()
     history = model.fit(X, y, epochs=3, validation_split=0.25, verbose=0)
-    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(history.history) == {"loss", "accuracy", "grad_norm", "grad_norm_max", "val_loss", "val_accuracy"}
     assert all(len(v) == 3 for v in history.history.values())
     assert history.epoch == [0, 1, 2]
     val_loss = model.evaluate(X[36:], y[36:], verbose=0)[0]
@@ -91,13 +91,14 @@ def test_predict_is_independent_of_batch_size(article_data):
 
 
 def test_progress_output_keras_style(article_data, capsys):
-    """verbose=1 prints 'Epoch i/n' and a finished bar line with step time, loss and accuracy."""
+    """verbose=1 prints 'Epoch i/n' and a finished bar line with step time, loss, accuracy and gradient norm."""
     _, X, y = article_data
     article_model().fit(X, y, epochs=2, verbose=1)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Epoch 1/2" and out[2] == "Epoch 2/2"
     number = r"(\d\.\d{4}|\d\.\d{4}e[+-]\d\d)"
-    bar = re.compile(rf"^2/2 \[={{30}}\] - \d+s \d+(us|ms|s)/step - loss: \d\.\d{{4}} - accuracy: {number}$")
+    bar = re.compile(rf"^2/2 \[={{30}}\] - \d+s \d+(us|ms|s)/step - loss: \d\.\d{{4}} - accuracy: {number}"
+                     rf" - grad_norm: {number}$")
     assert bar.match(out[1]), out[1]
     assert bar.match(out[3]), out[3]
     assert "\r" not in "".join(out), "non-terminal output must not carry carriage returns"

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from rnnkit import activations, callbacks, initializers, layers, losses, metrics, optimizers  # noqa: E402
+from rnnkit import (  # noqa: E402
+    activations,
+    callbacks,
+    diagnostics,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    optimizers,
+)
 from rnnkit.backend import floatx, set_floatx  # noqa: E402
 from rnnkit.errors import (  # noqa: E402
     ModelFileError,
@@ -25,6 +34,6 @@ from rnnkit.utils import one_hot  # noqa: E402
 __all__ = [
     "__version__", "Sequential", "load_model", "floatx", "set_floatx", "one_hot",
     "CharVocabulary", "sliding_windows", "char_dataset", "generate_text",
-    "activations", "callbacks", "initializers", "layers", "losses", "metrics", "optimizers",
+    "activations", "callbacks", "diagnostics", "initializers", "layers", "losses", "metrics", "optimizers",
     "RnnkitError", "ModelFileError", "ModelFileNotFoundError", "NotCompiledError", "NonFiniteError",
 ]

@@ -29,12 +29,16 @@ class Callback:
 
 
 class History(Callback):
-    """What ``fit`` returns: ``history.history["loss"]`` is the list of per-epoch losses."""
+    """What ``fit`` returns: ``history.history["loss"]`` is the list of per-epoch losses.
+
+    ``grad_norms`` holds the global gradient norm before clipping of every training step, in order.
+    """
 
     def __init__(self):
         super().__init__()
         self.epoch: list[int] = []
         self.history: dict[str, list[float]] = {}
+        self.grad_norms: list[float] = []
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)

@@ -26,6 +26,23 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(rest)
 
 
+def _diagnose(args: argparse.Namespace) -> int:
+    from rnnkit.diagnostics.demonstration import DiagnoseConfig, run_diagnose
+
+    try:   # fail before training, not after
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("rnnkit diagnose: error: the plots need matplotlib: pip install 'rnnkit[plot]' "
+              "(or pip install matplotlib).", file=sys.stderr)
+        return 2
+    for name in ("steps", "epochs", "units"):
+        if getattr(args, name) < (2 if name == "steps" else 1):
+            raise ValueError(f"--{name} must be at least {2 if name == 'steps' else 1}, got {getattr(args, name)}.")
+    cfg = DiagnoseConfig(steps=args.steps, seed=args.seed, out_dir=args.out, epochs=args.epochs, units=args.units)
+    run_diagnose(cfg)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rnnkit.demo import ARTICLE_TEXT
 
@@ -48,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Run the benchmark suite; arguments go to it (rnnkit bench -- --help).")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the suite, e.g. --quick")
     bench.set_defaults(func=_bench)
+    diagnose = sub.add_parser(
+        "diagnose", help="watch the gradient vanish in a SimpleRNN and the gates of LSTM and GRU keep it",
+        description="Train SimpleRNN, LSTM and GRU briefly on the adding problem (a long-range dependency), "
+                    "print how much gradient reaches the first step before and after training, and write "
+                    "the plots as PNG files (needs matplotlib: pip install 'rnnkit[plot]').")
+    diagnose.add_argument("--out", default=".", help="folder for the PNG files (default: the current one)")
+    diagnose.add_argument("--steps", type=int, default=100, help="sequence length T (default: 100)")
+    diagnose.add_argument("--seed", type=int, default=0, help="seed for data, weights and shuffling (default: 0)")
+    diagnose.add_argument("--epochs", type=int, default=20, help="training epochs of 1024 sequences (default: 20)")
+    diagnose.add_argument("--units", type=int, default=32, help="units of each recurrent layer (default: 32)")
+    diagnose.set_defaults(func=_diagnose)
     return parser
 
 

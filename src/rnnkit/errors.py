@@ -20,4 +20,12 @@ class NotCompiledError(RnnkitError, RuntimeError):
 
 
 class NonFiniteError(RnnkitError, FloatingPointError):
-    """A loss or gradient became NaN or infinite during training."""
+    """A loss or gradient became NaN or infinite during training.
+
+    ``report`` (a ``rnnkit.diagnostics.NonFiniteReport``, or None) names the first layer, time
+    step and quantity that stopped being finite.
+    """
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report

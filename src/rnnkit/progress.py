@@ -1,7 +1,8 @@
 """Keras-style progress lines, drawn with tqdm.
 
-``verbose=1`` shows ``2/2 [==============================] - 0s 16ms/step - loss: 2.8327 - accuracy: 0.0000e+00``:
-a live tqdm bar on a terminal, and only the finished line when output goes to a file or a CI
+``verbose=1`` shows ``2/2 [==============================] - 0s 16ms/step - loss: 2.8327 - accuracy: 0.0000e+00
+- grad_norm: 0.5442`` (the mean gradient norm before clipping so far this epoch, and ``clip_fraction``
+when the optimizer clips): a live tqdm bar on a terminal, and only the finished line when output goes to a file or a CI
 log (no carriage-return noise). ``verbose=2`` prints one short line per epoch.
 """
 
@@ -15,12 +16,16 @@ from tqdm import tqdm
 
 BAR_FORMAT = "{n_fmt}/{total_fmt} [{bar:30}]{logs}"
 BAR_CHARS = ".="  # empty, full: Keras' look
+#: logged values that History keeps but the line leaves out, to stay short (the mean ``grad_norm`` is shown)
+NOT_SHOWN = frozenset({"grad_norm_max", "nonfinite_steps"})
 
 
 def format_logs(logs: Mapping[str, float]) -> str:
     """`` - loss: 2.8327 - accuracy: 0.0000e+00``, with Keras' switch to exponent form below 1e-3."""
     parts = []
     for key, value in logs.items():
+        if key in NOT_SHOWN:
+            continue
         value = float(value)
         parts.append(f" - {key}: {value:.4f}" if abs(value) > 1e-3 else f" - {key}: {value:.4e}")
     return "".join(parts)

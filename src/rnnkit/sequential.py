@@ -12,6 +12,9 @@ from rnnkit import losses as losses_module
 from rnnkit import metrics as metrics_module
 from rnnkit.callbacks import Callback, History
 from rnnkit.checks import as_numeric_array, check_input_shape
+from rnnkit.diagnostics.nan_origin import NonFiniteGuard
+from rnnkit.diagnostics.snapshot import StepSnapshot
+from rnnkit.diagnostics.telemetry import GradientNorms, clipping_on, pre_clip_norm
 from rnnkit.errors import NotCompiledError
 from rnnkit.layers.base import Layer, check_positive_int, normalize_shape
 from rnnkit.layers.embedding import Embedding
@@ -322,10 +325,23 @@ class Sequential:
     def _gradients(self) -> list[np.ndarray]:
         return [layer.grads[k] for layer in self.layers for k in layer.params]
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        value, out = self._loss_and_backward(x, y, training=True)
-        self.optimizer.apply(self.weights, self._gradients())
-        return value, out
+    def _train_step(self, x: np.ndarray, y: np.ndarray, guard: NonFiniteGuard,
+                    where: tuple | None = None) -> tuple[float, np.ndarray, float, bool]:
+        """One update; returns ``(loss, predictions, gradient norm before clipping, whether clipping acted)``.
+
+        A non-finite loss or gradient is caught *before* the update, while the weights and the
+        optimizer state are still the last finite ones, and handed to ``guard`` (``where``:
+        ``(epoch, epochs, step, steps)`` for its report).
+        """
+        snapshot = StepSnapshot(self)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # reported by the guard instead
+            value, out = self._loss_and_backward(x, y, training=True)
+            grads = self._gradients()
+            norm, clipped, safe = pre_clip_norm(grads, self.optimizer)
+            if not (safe and math.isfinite(value)):
+                guard(x, y, value, norm, snapshot, where)
+            self.optimizer.apply(self.weights, grads)
+        return value, out, norm, clipped
 
     def loss_and_gradients(self, x: Any, y: Any, training: bool = False) -> tuple[float, list[np.ndarray]]:
         """The loss on ``(x, y)`` and its gradient for every weight, aligned with ``get_weights()``."""
@@ -339,11 +355,21 @@ class Sequential:
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: int | str = 1, callbacks: Sequence[Callback] | None = None,
             validation_split: float = 0.0, validation_data: tuple | None = None,
-            shuffle: bool = True, initial_epoch: int = 0) -> History:
+            shuffle: bool = True, initial_epoch: int = 0, terminate_on_nan: bool = True) -> History:
         """Train for ``epochs`` epochs; returns a ``History`` (per-epoch ``loss``, metrics, ``val_*``).
 
         The per-epoch loss is the sample-weighted mean of the batch losses, each computed
-        before that batch's update, as Keras reports it.
+        before that batch's update, as Keras reports it. ``History`` also records the global
+        gradient norm before clipping: ``grad_norm`` (mean over the epoch's steps) and
+        ``grad_norm_max``, ``clip_fraction`` (the fraction of steps the optimizer clipped) when
+        clipping is on, and every step's norm in ``history.grad_norms``.
+
+        ``terminate_on_nan`` (an rnnkit extension): when the loss or a gradient is NaN or
+        infinite, stop with ``rnnkit.NonFiniteError``, which names the first layer, time step and
+        quantity that stopped being finite (also as ``error.report``) and suggests remedies; the
+        failed step's update is not applied, so the weights and the optimizer state are the last
+        finite ones. With False, training goes on as in Keras, the origin is reported once as a
+        ``RuntimeWarning`` and ``History`` counts ``nonfinite_steps`` per epoch.
         """
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else check_positive_int("batch_size", batch_size)
@@ -394,6 +420,7 @@ class Sequential:
             cb.set_params(params)
         self.stop_training = False
         self.history = history
+        guard = NonFiniteGuard(self, terminate=terminate_on_nan, caller="fit")
         for cb in all_callbacks:
             cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -404,6 +431,8 @@ class Sequential:
             order = self._shuffle_rng.permutation(n) if shuffle else None
             bar = Progbar(steps, verbose)
             totals = _Totals(metric_objs)
+            norms = GradientNorms(clipping_on(self.optimizer))
+            nonfinite_before = guard.count
             for step in range(steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
                 if order is None:
@@ -413,15 +442,19 @@ class Sequential:
                     xb, yb = x[idx], y[idx]
                 for cb in all_callbacks:
                     cb.on_train_batch_begin(step)
-                value, out = self._train_step(xb, yb)
+                value, out, norm, clipped = self._train_step(xb, yb, guard, where=(epoch, epochs, step, steps))
                 totals.add(value, yb, out, self._output_mask)
-                logs = totals.logs()
+                norms.add(norm, clipped)
+                history.grad_norms.append(norm)
+                logs = {**totals.logs(), **norms.logs()}
                 bar.update(step + 1, logs)
                 for cb in all_callbacks:
                     cb.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
-            epoch_logs = totals.logs()
+            epoch_logs = {**totals.logs(), **norms.logs()}
+            if not terminate_on_nan:
+                epoch_logs["nonfinite_steps"] = guard.count - nonfinite_before
             if val is not None:
                 val_logs = self._evaluate_arrays(val[0], val[1], batch_size)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -480,13 +513,18 @@ class Sequential:
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
         return self._forward(self._prepare_x(x), training=training)
 
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False):
-        """One update on one batch; returns this batch's loss (and metrics), as Keras."""
+    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False, terminate_on_nan: bool = True):
+        """One update on one batch; returns this batch's loss (and metrics), as Keras.
+
+        A NaN or infinite loss or gradient raises ``rnnkit.NonFiniteError`` without updating,
+        as in ``fit``; ``terminate_on_nan=False`` applies the update anyway, with a warning.
+        """
         self._require_compiled("train_on_batch")
         x = self._prepare_x(x)
         y = self._prepare_y(y, len(x))
         totals = _Totals(self._metric_objects(y))
-        value, out = self._train_step(x, y)
+        guard = NonFiniteGuard(self, terminate=terminate_on_nan, caller="train_on_batch")
+        value, out, _, _ = self._train_step(x, y, guard)
         totals.add(value, y, out, self._output_mask)
         return _format_result(totals.logs(), return_dict)
 

@@ -1,0 +1,99 @@
+"""``check_gradients``: compare a model's backward pass with central finite differences in float64.
+
+This is the check rnnkit's own tests run on every layer, offered for your models (and your
+own layers): each weight element is moved by ``+eps`` and ``-eps`` and the loss difference
+``(L(w + eps) - L(w - eps)) / 2 eps`` is compared with the analytic gradient. The check runs on
+a float64 copy of the model, so the model itself is not touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnkit import backend
+from rnnkit.diagnostics.cells import sublayers
+
+
+def check_gradients(model: Any, x: Any, y: Any, eps: float = 1e-6, max_elements: int | None = None,
+                    seed: int | None = 0) -> dict[str, float]:
+    """Max relative error between analytic and finite-difference gradients, per weight.
+
+    Args:
+        model: a compiled, built ``Sequential``.
+        x, y: a (small) batch, as ``fit`` takes it.
+        eps: the step of the central differences (the error of the difference is O(eps^2)).
+        max_elements: check at most this many randomly chosen elements of each weight (None: all).
+        seed: chooses those elements.
+
+    Returns ``{"<layer>/<weight>": error}`` with ``error = max|a - n| / max(max|a|, max|n|)``, the
+    differences taken over the checked elements (a and n the analytic and numeric gradients, max|a|
+    over the whole weight); in float64 a correct backward pass gives about 1e-7 or less. The loss is
+    the one ``fit`` minimises, in inference mode (dropout off).
+    """
+    if not (isinstance(eps, (int, float)) and 0 < eps < 1):
+        raise ValueError(f"eps must be a small positive number such as 1e-6, got {eps!r}.")
+    if max_elements is not None and (isinstance(max_elements, bool) or int(max_elements) < 1):
+        raise ValueError(f"max_elements must be a positive integer or None, got {max_elements!r}.")
+    model._require_compiled("check_gradients")
+    clone = _float64_copy(model)
+    x = clone._prepare_x(x)
+    y = clone._prepare_y(y, len(x))
+    carried = [(sub, sub.states) for layer in clone.layers for sub in sublayers(layer)
+               if getattr(sub, "stateful", False)]
+
+    def loss() -> float:
+        for layer, states in carried:   # a stateful layer starts every evaluation from the same state
+            layer.states = states
+        out = clone._forward(x, training=False)
+        return float(clone._loss_value(y, out)[0])
+
+    for layer, states in carried:
+        layer.states = states
+    clone._loss_and_backward(x, y, training=False)
+    analytic = [g.copy() for g in clone._gradients()]
+    rng = np.random.default_rng(seed)
+    errors = {}
+    weights = iter(analytic)
+    for layer in clone.layers:
+        for name, w in layer.params.items():
+            a = next(weights)
+            flat = np.arange(w.size)
+            if max_elements is not None and w.size > max_elements:
+                flat = np.sort(rng.choice(w.size, size=int(max_elements), replace=False))
+            num = np.empty(len(flat))
+            for j, i in enumerate(flat):
+                idx = np.unravel_index(i, w.shape)
+                old = w[idx]
+                w[idx] = old + eps
+                up = loss()
+                w[idx] = old - eps
+                down = loss()
+                w[idx] = old
+                num[j] = (up - down) / (2 * eps)
+            ana = a.reshape(-1)[flat]
+            # the scale is the whole analytic gradient's, so checking a sample of small entries stays fair
+            scale = max(np.abs(a).max(initial=0.0), np.abs(num).max(initial=0.0), 1e-12)
+            errors[f"{layer.name}/{name}"] = float(np.abs(ana - num).max(initial=0.0) / scale)
+    return errors
+
+
+def _float64_copy(model: Any):
+    """The same architecture, weights and loss, in float64."""
+    from rnnkit.sequential import Sequential
+
+    if not model.built:
+        raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape or fit it first.")
+    with backend.floatx_scope("float64"):
+        clone = Sequential(name=model.name, seed=0)
+        for layer in model.layers:
+            clone.add(type(layer)(**layer.get_config()))
+        clone.build((None, *model.input_shape))
+    clone.set_weights(model.get_weights())
+    for src, dst in zip(model.layers, clone.layers):
+        for a, b in zip(sublayers(src), sublayers(dst)):
+            if getattr(a, "stateful", False) and a.states is not None:
+                b.states = [s.astype(np.float64) for s in a.states]
+    clone.compile(optimizer="sgd", loss=model.loss)
+    return clone
