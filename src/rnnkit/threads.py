@@ -1,12 +1,14 @@
 """BLAS threads chosen by operation size.
 
 The per-step matmul of a small recurrent layer, say ``(32, 50) x (50, 50)``, takes a few
-microseconds on one core; handing it to two BLAS threads costs more in synchronisation than
-it saves (measured on a 2-core machine: 2.6 us on one thread, 4.7 us on two), and on a busy
-machine far more, because BLAS threads spin while they wait for each other. Around its time
-loop a recurrent layer therefore asks for one BLAS thread when the step's matmul is small,
-and leaves NumPy's BLAS at its default (all cores) for everything else, including the large
-input-projection and weight-gradient matmuls outside the loop.
+microseconds on one core. On an idle 2-core machine OpenBLAS already keeps such a product on
+one thread (measured here: no difference between one and two threads below about 2 MFLOP,
+1.3x to 2x from two threads above it); on a busy machine, though, its threads spin waiting
+for each other and the same product took 5 to 10 us on two threads against 2.6 us on one.
+Around its time loop a recurrent layer therefore asks for one BLAS thread when the step's
+matmul is below that size, and leaves NumPy's BLAS at its default (all cores) otherwise and
+for everything outside the loop, such as the large input-projection and weight-gradient
+matmuls.
 
 Thread counts are set through threadpoolctl, on NumPy's own BLAS only (never on another
 library's, such as PyTorch's), and restored on the way out.
@@ -19,7 +21,7 @@ import os
 import numpy as np
 
 #: a step matmul below this many flops runs on one BLAS thread
-SMALL_STEP_FLOPS = 4.0e6
+SMALL_STEP_FLOPS = 2.0e6
 
 _controllers: list | None = None
 
