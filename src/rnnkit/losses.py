@@ -74,11 +74,6 @@ def _sparse_to_dense(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return onehot
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 class CategoricalCrossentropy(Loss):
     """``-sum_k y_k log p_k`` with ``p`` normalised to sum 1 and clipped to ``[eps, 1 - eps]``."""
 
@@ -99,9 +94,16 @@ class CategoricalCrossentropy(Loss):
         return values, (dq - (dq * p).sum(axis=-1, keepdims=True)) / total
 
     def elementwise_from_logits(self, y_true, logits):
+        # with z' = z - max(z) and s = sum(exp(z')):  l = sum(y) log(s) - sum(y z'),  dl/dz = softmax(z) sum(y) - y
         y = self._targets(y_true, logits)
-        log_p = _log_softmax(logits)
-        return -(y * log_p).sum(axis=-1), np.exp(log_p) * y.sum(axis=-1, keepdims=True) - y
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        e = np.exp(shifted)
+        s = e.sum(axis=-1, keepdims=True)
+        y_sum = y.sum(axis=-1, keepdims=True)
+        values = (y_sum * np.log(s) - (y * shifted).sum(axis=-1, keepdims=True))[..., 0]
+        e *= y_sum / s
+        e -= y
+        return values, e
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):

@@ -22,6 +22,8 @@ import numpy as np
 
 #: a step matmul below this many flops runs on one BLAS thread
 SMALL_STEP_FLOPS = 2.0e6
+#: below this OpenBLAS never splits a product (its own m * n * k < 262144 rule), so nothing to set
+TINY_STEP_FLOPS = 2 * 262144
 
 _controllers: list | None = None
 
@@ -45,7 +47,7 @@ class step_threads:
     """``with step_threads(flops_per_step):`` one BLAS thread inside if the step matmul is small."""
 
     def __init__(self, flops_per_step: float):
-        self.single = flops_per_step < SMALL_STEP_FLOPS
+        self.single = TINY_STEP_FLOPS <= flops_per_step < SMALL_STEP_FLOPS
         self.saved: list[tuple] = []
 
     def __enter__(self):
