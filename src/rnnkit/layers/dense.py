@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import activations, initializers
-from rnnkit.layers.base import Layer, check_positive_int
+from rnnkit.layers.base import Layer, check_positive_int, sum_rows
 
 
 class Dense(Layer):
@@ -65,7 +65,7 @@ class Dense(Layer):
         x2, dz2 = x.reshape(-1, d), dz.reshape(-1, u)   # (N, D), (N, U)
         self.grads["kernel"] = x2.T @ dz2                # (D, U)
         if self.use_bias:
-            self.grads["bias"] = dz2.sum(axis=0)        # (U,)
+            self.grads["bias"] = sum_rows(dz2)          # (U,)
         if not self.need_input_grad:
             return None
         return dz @ self.params["kernel"].T             # (..., D)

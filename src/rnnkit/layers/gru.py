@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import activations, initializers
+from rnnkit.layers.base import sum_rows
 from rnnkit.layers.recurrent import Recurrent
 
 
@@ -73,6 +74,8 @@ class GRU(Recurrent):
         hs[0] = states0[0]
         # reset_after: h_{t-1} U_h + b'_h of every step, needed by backward
         rec_h = np.empty((T, B, H), dtype=x_tm.dtype) if self.reset_after else None
+        if not self.reset_after:   # contiguous copies: per-step products with column slices are slower
+            U_zr, U_h = np.ascontiguousarray(U[:, :2 * H]), np.ascontiguousarray(U[:, 2 * H:])
         with self.loop_threads(B):
             for t in range(T):
                 hp = hs[t] if rm is None else hs[t] * rm                 # (B, H) into the recurrent matmul
@@ -86,10 +89,10 @@ class GRU(Recurrent):
                     rec_h[t] = hu[:, 2 * H:]
                     xh += r * rec_h[t]
                 else:
-                    zr += hp @ U[:, :2 * H]
+                    zr += hp @ U_zr
                     ract.forward_blocks_(zr, H)
                     r = zr[:, H:]
-                    xh += (r * hp) @ U[:, 2 * H:]
+                    xh += (r * hp) @ U_h
                 act.forward_(xh)                                         # hh
                 z = zr[:, :H]
                 h = hs[t + 1]
@@ -112,6 +115,11 @@ class GRU(Recurrent):
         dr_pre = np.empty((T, B, 3 * H), dtype=hs.dtype) if self.reset_after else None  # dL/d(h U + b_rec)
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
         record = self._new_state_grads(T, B, hs.dtype)
+        # contiguous copies: per-step products with transposed views are slower
+        if self.reset_after:
+            UT = np.ascontiguousarray(U.T)
+        else:
+            U_zrT, U_hT = np.ascontiguousarray(U[:, :2 * H].T), np.ascontiguousarray(U[:, 2 * H:].T)
         with self.loop_threads(B):
             for t in reversed(range(T)):
                 g = dh + dh_seq[t] if dh_seq is not None else dh
@@ -130,11 +138,11 @@ class GRU(Recurrent):
                     dx_pre[t, :, H:2 * H] = ract.backward(da_h * rec_h[t], r)
                     dr_pre[t, :, :2 * H] = dx_pre[t, :, :2 * H]
                     dr_pre[t, :, 2 * H:] = da_h * r
-                    dhp = dr_pre[t] @ U.T                               # (B, H)
+                    dhp = dr_pre[t] @ UT                                # (B, H)
                 else:
-                    d_rhp = da_h @ U[:, 2 * H:].T                       # dL/d(r * h_{t-1})
+                    d_rhp = da_h @ U_hT                                  # dL/d(r * h_{t-1})
                     dx_pre[t, :, H:2 * H] = ract.backward(d_rhp * hp, r)
-                    dhp = dx_pre[t, :, :2 * H] @ U[:, :2 * H].T + d_rhp * r
+                    dhp = dx_pre[t, :, :2 * H] @ U_zrT + d_rhp * r
                 if rm is not None:
                     dhp *= rm
                 dh = dhp + g * z                                        # + the direct path h_t = z h_{t-1} + ...
@@ -148,7 +156,7 @@ class GRU(Recurrent):
             dr2 = dr_pre.reshape(T * B, 3 * H)
             self.grads["recurrent_kernel"] = hp2.T @ dr2                           # (H, 3H)
             if self.use_bias:
-                self.grads["bias"] = np.stack([dx2.sum(axis=0), dr2.sum(axis=0)])  # (2, 3H)
+                self.grads["bias"] = np.stack([sum_rows(dx2), sum_rows(dr2)])     # (2, 3H)
         else:
             dU = np.empty_like(U)
             dU[:, :2 * H] = hp2.T @ dx2[:, :2 * H]
@@ -156,7 +164,7 @@ class GRU(Recurrent):
             dU[:, 2 * H:] = rhp.T @ dx2[:, 2 * H:]
             self.grads["recurrent_kernel"] = dU
             if self.use_bias:
-                self.grads["bias"] = dx2.sum(axis=0)                              # (3H,)
+                self.grads["bias"] = sum_rows(dx2)                                # (3H,)
         dx = (dx2 @ W.T).reshape(T, B, D) if self.need_input_grad else None
         return dx, [dh]
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import activations, initializers
+from rnnkit.layers.base import sum_rows
 from rnnkit.layers.recurrent import Recurrent
 
 
@@ -103,6 +104,7 @@ class LSTM(Recurrent):
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
         dc = np.zeros((B, H), dtype=hs.dtype) if dfinal[1] is None else dfinal[1]
         record = self._new_state_grads(T, B, hs.dtype)
+        UT = np.ascontiguousarray(U.T)      # per-step products with a transposed view are slower
         with self.loop_threads(B):
             for t in reversed(range(T)):
                 g_h = dh + dh_seq[t] if dh_seq is not None else dh
@@ -118,7 +120,7 @@ class LSTM(Recurrent):
                 dz[t, :, 2 * H:3 * H] = act.backward(dc * i, g)
                 dz[t, :, 3 * H:] = ract.backward(g_h * tc[t], o)
                 dc = dc * f                                           # dL/dc_{t-1}
-                dh = dz[t] @ U.T                                      # (B, H) dL/dh_{t-1}
+                dh = dz[t] @ UT                                       # (B, H) dL/dh_{t-1}
                 if rm is not None:
                     dh *= rm
                 if mask is not None:
@@ -129,7 +131,7 @@ class LSTM(Recurrent):
         self.grads["kernel"] = x_tm.reshape(T * B, D).T @ dz2                 # (D, 4H)
         self.grads["recurrent_kernel"] = h_prev.reshape(T * B, H).T @ dz2      # (H, 4H)
         if self.use_bias:
-            self.grads["bias"] = dz2.sum(axis=0)                              # (4H,)
+            self.grads["bias"] = sum_rows(dz2)                                # (4H,)
         dx = (dz2 @ W.T).reshape(T, B, D) if self.need_input_grad else None
         return dx, [dh, dc]
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import activations, initializers
+from rnnkit.layers.base import sum_rows
 from rnnkit.layers.recurrent import Recurrent
 
 
@@ -82,6 +83,7 @@ class SimpleRNN(Recurrent):
         record = self._new_state_grads(T, B, hs.dtype)
         # act'(a_t) for every step at once, from the outputs (element-wise activations)
         deriv = self.activation.derivative(hs[1:]) if self.activation.elementwise else None
+        UT = np.ascontiguousarray(U.T)     # per-step products with a transposed view are slower
         with self.loop_threads(B):
             for t in reversed(range(T)):
                 g = da[t]
@@ -99,7 +101,7 @@ class SimpleRNN(Recurrent):
                     g *= deriv[t]                                  # da_t = g_t * act'(a_t)
                 else:
                     g[...] = self.activation.backward(g, hs[t + 1])
-                dh = g @ U.T                                       # (B, H) carried back to h_{t-1}
+                dh = g @ UT                                        # (B, H) carried back to h_{t-1}
                 if rm is not None:
                     dh *= rm
                 if mask is not None:
@@ -109,7 +111,7 @@ class SimpleRNN(Recurrent):
         self.grads["kernel"] = x_tm.reshape(T * B, D).T @ da2          # (D, H)
         self.grads["recurrent_kernel"] = h_prev.reshape(T * B, H).T @ da2  # (H, H)
         if self.use_bias:
-            self.grads["bias"] = da2.sum(axis=0)                       # (H,)
+            self.grads["bias"] = sum_rows(da2)                         # (H,)
         dx_tm = (da2 @ W.T).reshape(T, B, D) if self.need_input_grad else None  # (T, B, D)
         return dx_tm, [dh]
 
