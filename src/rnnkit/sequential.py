@@ -275,10 +275,13 @@ class Sequential:
         return self._metrics
 
     # -- the core computation -------------------------------------------------------
-    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+    def _forward(self, x: np.ndarray, training: bool,
+                 inspect: Callable[[Layer, Any], bool] | None = None) -> np.ndarray:
         """Run every layer, passing the (B, T) timestep mask of padded steps along.
 
         The mask of the output (or None) is left in ``self._output_mask`` for the loss.
+        ``inspect(layer, output)`` is called after each layer; returning True stops there (the
+        diagnostics use it to find the first layer whose results are not finite).
         """
         mask = None
         for layer in self.layers:
@@ -288,6 +291,8 @@ class Sequential:
                 y = layer.forward(x, training=training)
             mask = layer.compute_mask(x, mask)
             x = y
+            if inspect is not None and inspect(layer, x):
+                break
         self._output_mask = mask if (mask is not None and x.ndim >= 3) else None
         return x
 

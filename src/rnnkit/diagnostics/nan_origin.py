@@ -113,20 +113,17 @@ def locate(model: Any, x: np.ndarray, y: np.ndarray, training: bool) -> NonFinit
 # -- forward ------------------------------------------------------------------------
 
 def _scan_forward(model: Any, x: np.ndarray, training: bool) -> tuple[NonFiniteReport | None, np.ndarray]:
-    """``Sequential._forward``, one layer at a time, scanning each layer's results; returns (found, output)."""
-    mask = None
-    for layer in model.layers:
-        if mask is not None and layer.consumes_mask:
-            out = layer.forward(x, training=training, mask=mask)
-        else:
-            out = layer.forward(x, training=training)
-        found = _scan_layer(layer, out)
-        if found is not None:
-            return found, out
-        mask = layer.compute_mask(x, mask)
-        x = out
-    model._output_mask = mask if (mask is not None and x.ndim >= 3) else None
-    return None, x
+    """``Sequential._forward``, scanning each layer's results as it goes; returns (found, output)."""
+    found: list[NonFiniteReport] = []
+
+    def inspect(layer: Any, out: Any) -> bool:
+        report = _scan_layer(layer, out)
+        if report is not None:
+            found.append(report)
+        return report is not None
+
+    out = model._forward(x, training, inspect=inspect)
+    return (found[0] if found else None), out
 
 
 def _scan_layer(layer: Any, out: np.ndarray) -> NonFiniteReport | None:

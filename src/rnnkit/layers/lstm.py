@@ -6,12 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit import activations, initializers
 from rnnkit.layers.base import sum_rows
-from rnnkit.layers.recurrent import Recurrent
+from rnnkit.layers.recurrent import GatedRecurrent
 
 
-class LSTM(Recurrent):
+class LSTM(GatedRecurrent):
     """Three gates and a cell state that the forget gate can keep for many steps::
 
         [i, f, g, o] = [s(.), s(.), act(.), s(.)] of  x_t W + h_{t-1} U + b     (B, 4H), s = recurrent_activation
@@ -37,18 +36,13 @@ class LSTM(Recurrent):
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
                  stateful: bool = False, zero_output_for_mask: bool = False, seed: int | None = None,
                  name: str | None = None, input_shape: Any = None):
-        super().__init__(units, dropout=dropout, recurrent_dropout=recurrent_dropout,
+        super().__init__(units, recurrent_activation=recurrent_activation, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, dropout=dropout, recurrent_dropout=recurrent_dropout,
                          return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful, zero_output_for_mask=zero_output_for_mask,
                          name=name, input_shape=input_shape, seed=seed)
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = bool(use_bias)
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self._cache: tuple | None = None
 
     def make_params(self, input_shape, dtype, rng):
         d, h = input_shape[-1], self.units
@@ -136,9 +130,4 @@ class LSTM(Recurrent):
         return dx, [dh, dc]
 
     def get_config(self):
-        return {**super().get_config(), "activation": activations.serialize(self.activation),
-                "recurrent_activation": activations.serialize(self.recurrent_activation),
-                "use_bias": self.use_bias, "unit_forget_bias": self.unit_forget_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}

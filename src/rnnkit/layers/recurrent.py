@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rnnkit import backend
+from rnnkit import activations, backend, initializers
 from rnnkit.layers.base import Layer, check_positive_int
 from rnnkit.threads import step_threads
 
@@ -43,12 +43,20 @@ class Recurrent(Layer):
     #: how many state arrays of shape (B, H) the layer carries (1 for SimpleRNN and GRU, 2 for LSTM)
     n_states = 1
 
-    def __init__(self, units: int, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+    def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
                  stateful: bool = False, zero_output_for_mask: bool = False, name: str | None = None,
                  input_shape: Any = None, seed: int | None = None):
         super().__init__(name=name, input_shape=input_shape, seed=seed)
         self.units = check_positive_int("units", units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self._cache: tuple | None = None
         self.dropout = _check_rate("dropout", dropout)
         self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
         self.return_sequences = bool(return_sequences)
@@ -233,9 +241,25 @@ class Recurrent(Layer):
 
     def get_config(self):
         config = {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences,
-                  "return_state": self.return_state, "go_backwards": self.go_backwards}
+                  "return_state": self.return_state, "go_backwards": self.go_backwards,
+                  "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                  "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                  "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+                  "bias_initializer": initializers.serialize(self.bias_initializer)}
         for key, default in (("dropout", 0.0), ("recurrent_dropout", 0.0), ("stateful", False),
                              ("zero_output_for_mask", False)):
             if getattr(self, key) != default:
                 config[key] = getattr(self, key)
         return config
+
+
+class GatedRecurrent(Recurrent):
+    """What LSTM and GRU add: a ``recurrent_activation`` (sigmoid by default) for their gates."""
+
+    def __init__(self, units: int, recurrent_activation: Any = "sigmoid", **kwargs):
+        super().__init__(units, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "recurrent_activation": activations.serialize(self.recurrent_activation)}
