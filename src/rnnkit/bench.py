@@ -89,22 +89,30 @@ def sgemm_peak(seconds: float = 1.0) -> float:
 
 
 def paired(a: Callable[[], None], b: Callable[[], None], pairs: int, reps: int) -> tuple[float, float, float]:
-    """Alternate ``a`` and ``b``; return (median ms of a, median ms of b, median of per-pair b/a)."""
+    """Alternate ``a`` and ``b``; return (median ms of a, median ms of b, median of per-pair b/a).
+
+    The order inside a pair alternates too (A B, B A, ...), so that whatever one contender
+    leaves behind (warm caches, a peer's spinning worker threads) does not always land on the
+    same side.
+    """
+    def timed(f):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        return (time.perf_counter() - t0) / reps
+
     for _ in range(2):
         a()
         b()
     ta, tb, ratios = [], [], []
-    for _ in range(pairs):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            a()
-        t1 = time.perf_counter()
-        for _ in range(reps):
-            b()
-        t2 = time.perf_counter()
-        ta.append((t1 - t0) / reps)
-        tb.append((t2 - t1) / reps)
-        ratios.append((t2 - t1) / (t1 - t0))
+    for i in range(pairs):
+        if i % 2 == 0:
+            x, y = timed(a), timed(b)
+        else:
+            y, x = timed(b), timed(a)
+        ta.append(x)
+        tb.append(y)
+        ratios.append(y / x)
     return statistics.median(ta) * 1e3, statistics.median(tb) * 1e3, statistics.median(ratios)
 
 
@@ -325,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="benchmarks/results.json", help="where to write the JSON results")
     parser.add_argument("--no-keras", action="store_true", help="skip Keras even if installed")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
-    parser.add_argument("--pairs", type=int, default=None, help="A/B pairs per measurement (default 7, --quick 3)")
+    parser.add_argument("--pairs", type=int, default=None, help="A/B pairs per measurement (default 9, --quick 3)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory comparison")
     args = parser.parse_args(argv)
     try:
@@ -342,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             with_keras = True
         except ImportError:
             pass
-    pairs = args.pairs or (3 if args.quick else 7)
+    pairs = args.pairs or (3 if args.quick else 9)
     t0 = time.perf_counter()
     peak = sgemm_peak()
     rows: list[Row] = []
