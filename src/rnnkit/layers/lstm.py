@@ -60,28 +60,43 @@ class LSTM(GatedRecurrent):
         T, B, D = x_tm.shape
         H = self.units
         W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        b = self.params["bias"] if self.use_bias else None
         act, ract = self.activation, self.recurrent_activation
         mask, rm = self._mask_tm, self._rec_mask
+        # With Keras' defaults (sigmoid gates, tanh candidate) one tanh call covers all four blocks:
+        # s(z) = (1 + tanh(z / 2)) / 2, and the halving is folded into copies of the weights of the
+        # i, f, o columns (exact: a power of two), leaving two cheap affine steps per gate block.
+        fused = ract.name == "sigmoid" and act.name == "tanh"
+        if fused:
+            half = np.ones(4 * H, dtype=W.dtype)
+            half[:2 * H] = half[3 * H:] = 0.5
+            W, U, b = W * half, U * half, None if b is None else b * half
         gates = (x_tm.reshape(T * B, D) @ W).reshape(T, B, 4 * H)   # (T, B, 4H) input part, all steps
-        if self.use_bias:
-            gates += self.params["bias"]
+        if b is not None:
+            gates += b
         hs = np.empty((T + 1, B, H), dtype=x_tm.dtype)
         cs = np.empty((T + 1, B, H), dtype=x_tm.dtype)
         tc = np.empty((T, B, H), dtype=x_tm.dtype)                # act(c_t)
         hs[0], cs[0] = states0
         with self.loop_threads(B):
             for t in range(T):
-                z = gates[t]                                          # (B, 4H)
-                z += (hs[t] if rm is None else hs[t] * rm) @ U        # + h_{t-1} U
-                ract.forward_blocks_(z[:, :2 * H], H)                 # i, f
-                act.forward_(z[:, 2 * H:3 * H])                       # g
-                ract.forward_(z[:, 3 * H:])                           # o
+                z = gates[t]                                      # (B, 4H)
+                z += (hs[t] if rm is None else hs[t] * rm) @ U    # + h_{t-1} U
+                if fused:
+                    np.tanh(z, out=z)
+                    for gate in (z[:, :2 * H], z[:, 3 * H:]):     # i, f and o: (1 + tanh) / 2
+                        gate *= 0.5
+                        gate += 0.5
+                else:
+                    ract.forward_blocks_(z[:, :2 * H], H)         # i, f
+                    act.forward_(z[:, 2 * H:3 * H])               # g
+                    ract.forward_(z[:, 3 * H:])                   # o
                 i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
-                c = np.multiply(f, cs[t], out=cs[t + 1])              # c_t = f c_{t-1} + i g
+                c = np.multiply(f, cs[t], out=cs[t + 1])          # c_t = f c_{t-1} + i g
                 c += i * g
-                tc[t] = act(c)
-                np.multiply(o, tc[t], out=hs[t + 1])                  # h_t = o act(c_t)
-                if mask is not None:                                  # masked step: carry h and c
+                act.forward_into(c, tc[t])
+                np.multiply(o, tc[t], out=hs[t + 1])              # h_t = o act(c_t)
+                if mask is not None:                              # masked step: carry h and c
                     np.copyto(hs[t + 1], hs[t], where=~mask[t])
                     np.copyto(cs[t + 1], cs[t], where=~mask[t])
         self._cache = (x_tm, hs, cs, gates, tc)
