@@ -115,6 +115,17 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     def _targets(self, y_true, y_pred):
         return _sparse_to_dense(y_true, y_pred)
 
+    def elementwise_from_logits(self, y_true, logits):
+        # l = log(s) - z'_label and dl/dz = softmax(z) - onehot(label), without building the one-hot
+        labels = y_true.reshape(logits.shape[:-1]).astype(np.int64)[..., None]
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        e = np.exp(shifted)
+        s = e.sum(axis=-1, keepdims=True)
+        values = (np.log(s) - np.take_along_axis(shifted, labels, axis=-1))[..., 0]
+        e /= s
+        np.put_along_axis(e, labels, np.take_along_axis(e, labels, axis=-1) - 1.0, axis=-1)
+        return values, e
+
 
 class BinaryCrossentropy(Loss):
     """Mean over the last axis of ``-(y log p + (1 - y) log(1 - p))``, ``p`` clipped to ``[eps, 1 - eps]``."""
