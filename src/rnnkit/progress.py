@@ -67,8 +67,10 @@ class Progbar:
         interactive = bool(getattr(self.file, "isatty", lambda: False)())
         self._bar = None
         if verbose == 1 and interactive:
+            # the live bar is cut to the terminal's width so that it can redraw itself in place;
+            # it is cleared at the end and the finished line printed whole (it may wrap)
             self._bar = _KerasBar(total=total, file=self.file, bar_format=BAR_FORMAT, ascii=BAR_CHARS,
-                                  leave=True, mininterval=0.05, dynamic_ncols=False)
+                                  leave=False, mininterval=0.05, dynamic_ncols=False)
 
     def update(self, steps_done: int, logs: Mapping[str, float]) -> None:
         self.seen = steps_done
@@ -82,13 +84,9 @@ class Progbar:
         tail = format_step_time(elapsed, self.total) + format_logs(logs)
         if self.verbose == 1:
             if self._bar is not None:
-                self._bar.logs_text = tail
-                self._bar.update(self.total - self._bar.n)
-                self._bar.refresh()
                 self._bar.close()
-            else:
-                line = tqdm.format_meter(self.total, self.total, elapsed, bar_format=BAR_FORMAT,
-                                         ascii=BAR_CHARS, logs=tail)
-                print(line, file=self.file, flush=True)
+            line = tqdm.format_meter(self.total, self.total, elapsed, bar_format=BAR_FORMAT,
+                                     ascii=BAR_CHARS, logs=tail)
+            print(line, file=self.file, flush=True)
         elif self.verbose == 2:
             print(f"{self.total}/{self.total} - {elapsed:.0f}s{format_logs(logs)}", file=self.file, flush=True)
