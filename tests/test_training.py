@@ -187,3 +187,15 @@ def test_cli_demo_prints_progress_and_generated_text(capsys):
 def test_python_dash_m_entry_point():
     done = subprocess.run([sys.executable, "-m", "rnnkit", "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"rnnkit {rnnkit.__version__}"
+
+
+def test_summary_columns_stay_aligned_with_long_names(capsys):
+    from rnnkit.layers import LSTM, Bidirectional, Embedding, TimeDistributed
+
+    model = rnnkit.Sequential([Embedding(30, 16, input_shape=(12,)), Bidirectional(LSTM(4, return_sequences=True)),
+                               TimeDistributed(Dense(3, activation="softmax"))], seed=0)
+    model.summary()
+    rows = [line for line in capsys.readouterr().out.splitlines() if "(None" in line]
+    assert len(rows) == 3
+    assert len({line.index("(None") for line in rows}) == 1, rows
+    assert len({len(line) for line in rows}) == 1, rows

@@ -11,7 +11,10 @@ def _format_bytes(n: int) -> str:
 
 
 def summary_lines(model) -> list[str]:
-    widths = (33, 26, 12)
+    names = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers]
+    shapes = ["?" if layer.output_shape is None else str((None, *layer.output_shape)) for layer in model.layers]
+    # Keras' column widths, widened where a name or shape would run into the next column
+    widths = (max([33, *(len(n) + 2 for n in names)]), max([26, *(len(s) + 2 for s in shapes)]), 12)
     total_width = sum(widths)
 
     def row(*cells: str) -> str:
@@ -21,12 +24,11 @@ def summary_lines(model) -> list[str]:
              "=" * total_width]
     total = 0
     itemsize = model.dtype.itemsize
-    for i, layer in enumerate(model.layers):
-        shape = "?" if layer.output_shape is None else str((None, *layer.output_shape))
+    for i, (layer, name, shape) in enumerate(zip(model.layers, names, shapes)):
         count = layer.count_params() if layer.built else 0
         total += count
         params = f"{count:,}" if layer.built else "0 (unbuilt)"
-        lines.append(row(f"{layer.name} ({type(layer).__name__})", shape, params))
+        lines.append(row(name, shape, params))
         lines.append("=" * total_width if i == len(model.layers) - 1 else "")
     if not model.layers:
         lines.append("=" * total_width)
