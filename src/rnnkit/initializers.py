@@ -35,11 +35,13 @@ class allocation_budget:
         return False
 
 
-def _spend(n: int) -> None:
+def _spend(shape: tuple) -> None:
     if _budget:
+        n = int(np.prod(shape, dtype=object))
         if n > _budget[-1]:
-            raise ValueError("the architecture needs more weight values than the file stores: weights are "
-                             "missing or the layer sizes in its metadata were altered")
+            raise ValueError(f"the architecture needs a weight of shape {tuple(int(d) for d in shape)} ({n} values) "
+                             f"but only {_budget[-1]} more are stored in the file: weights are missing or the "
+                             "layer sizes in its metadata were altered")
         _budget[-1] -= n
 
 
@@ -61,7 +63,7 @@ class Initializer:
         self.seed = seed
 
     def __call__(self, shape, dtype, rng: np.random.Generator) -> np.ndarray:
-        _spend(int(np.prod(shape, dtype=object)))
+        _spend(shape)
         if self.seed is not None:
             rng = np.random.default_rng(self.seed)
         return np.ascontiguousarray(self.sample(tuple(int(s) for s in shape), rng), dtype=dtype)

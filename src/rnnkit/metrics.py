@@ -105,17 +105,13 @@ def names() -> list[str]:
 
 def get(identifier: Any, loss: losses_module.Loss, y_true_shape, y_pred_shape) -> Metric:
     """Resolve a metric name (``"accuracy"`` picks categorical, sparse or binary) or instance."""
+    check_name(identifier)
     if isinstance(identifier, Metric):
         return identifier
-    if not isinstance(identifier, str):
-        raise TypeError(f"Expected a metric name (str) or a Metric instance, got {type(identifier).__name__}.")
     key = identifier.lower()
     if key in _ACCURACY:
         return _accuracy_for(loss, y_true_shape, y_pred_shape, identifier)
-    cls = _TABLE.get(key) or _ALIASES.get(key)
-    if cls is None:
-        raise ValueError(f"Unknown metric {identifier!r}. Valid metric names are: {', '.join(names())}.")
-    return cls(identifier)
+    return (_TABLE.get(key) or _ALIASES[key])(identifier)
 
 
 def check_name(identifier: Any) -> None:

@@ -138,16 +138,6 @@ def _read_checked(path: Path) -> tuple[dict, bytes]:
     return header, blob
 
 
-def _check_sizes(layer_config: dict, input_shape: Any, budget: int) -> None:
-    sizes = [layer_config.get(k) for k in ("units", "input_dim", "output_dim")]
-    for shape in (input_shape, layer_config.get("input_shape")):
-        if isinstance(shape, list) and shape:
-            sizes.append(shape[-1])
-    for size in sizes:
-        if isinstance(size, int) and size > budget:
-            raise ValueError(f"a layer size of {size} is larger than the {budget} weight values stored")
-
-
 def load_model(path: str | os.PathLike, compile: bool = True):
     """Load a model written by ``model.save``; predictions are identical to the saved model's."""
     from rnnkit.layers import LAYER_CLASSES
@@ -161,8 +151,9 @@ def load_model(path: str | os.PathLike, compile: bool = True):
     if meta.get("format_version") != FORMAT_VERSION:
         raise _fail(path, f"it has format version {meta.get('format_version')!r}; this rnnkit reads "
                           f"version {FORMAT_VERSION}.")
-    # Every size in the architecture is bounded by the number of weight values the file really
-    # holds, so a hostile config cannot make building the model allocate more than the file.
+    # Building the model may create at most as many weight values as the file really holds
+    # (every weight is made by an initializer, which spends this budget before allocating),
+    # so a hostile architecture cannot make loading allocate more than the file.
     budget = sum(int(np.prod(v["shape"])) for k, v in header.items() if k != "__metadata__") + 1
     try:
         config = json.loads(meta["model_config"])
@@ -177,7 +168,6 @@ def load_model(path: str | os.PathLike, compile: bool = True):
                 layer_config = dict(entry["config"])
                 if not all(isinstance(k, str) for k in layer_config):
                     raise ValueError("layer config keys must be strings")
-                _check_sizes(layer_config, config.get("input_shape"), budget)
                 model.add(cls(**layer_config))
             if config.get("input_shape") is not None:
                 model.build((None, *config["input_shape"]))
