@@ -131,11 +131,13 @@ class Layer:
         return mask if self.supports_masking else None
 
     # -- computing --------------------------------------------------------------
-    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+    def __call__(self, x: Any, training: bool = False, **kwargs: Any):
+        """Build on first use, then ``forward``; ``kwargs`` are the layer's own (recurrent layers:
+        ``initial_state=``, ``mask=``)."""
         x = np.asarray(x, dtype=self.dtype if self.built else backend.float_dtype())
         if not self.built:
             self.build(x.shape[1:])
-        return self.forward(x, training=training)
+        return self.forward(x, training=training, **kwargs)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover

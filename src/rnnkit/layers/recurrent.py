@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rnnkit import activations, backend, initializers
+from rnnkit import activations, initializers
 from rnnkit.layers.base import Layer, check_positive_int
 from rnnkit.threads import step_threads
 
@@ -135,12 +135,6 @@ class Recurrent(Layer):
         return out
 
     # -- forward ------------------------------------------------------------------------
-    def __call__(self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None):
-        x = np.asarray(x, dtype=self.dtype if self.built else backend.float_dtype())
-        if not self.built:
-            self.build(x.shape[1:])
-        return self.forward(x, training=training, initial_state=initial_state, mask=mask)
-
     def _dropout_mask(self, shape: tuple, rate: float, dtype) -> np.ndarray:
         return (self._rng.random(shape) >= rate).astype(dtype) / (1.0 - rate)
 

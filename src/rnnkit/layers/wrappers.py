@@ -10,7 +10,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rnnkit import backend
 from rnnkit.layers.base import Layer
 from rnnkit.layers.recurrent import Recurrent
 
@@ -199,12 +198,6 @@ class Bidirectional(Layer):
 
     def compute_mask(self, inputs, mask):
         return mask if self.return_sequences else None
-
-    def __call__(self, x: Any, training: bool = False, initial_state: Any = None, mask: Any = None):
-        x = np.asarray(x, dtype=self.dtype if self.built else backend.float_dtype())
-        if not self.built:
-            self.build(x.shape[1:])
-        return self.forward(x, training=training, initial_state=initial_state, mask=mask)
 
     def forward(self, x, training=False, initial_state=None, mask=None):
         n = self.forward_layer.n_states
