@@ -313,7 +313,7 @@ class Sequential:
         """Forward, loss, and backward through every layer; returns ``(loss, predictions)``."""
         out = self._forward(x, training)
         last = self.layers[-1]
-        value, grad = self._loss_value(y, out, with_grad=True)
+        value, grad = self._loss_value(y, out)
         g = last.backward_from_logits(grad) if self._fused_loss() else last.backward(grad)
         for layer in reversed(self.layers[:-1]):
             if g is None:   # an Embedding: no gradient flows into integer indices
@@ -321,8 +321,8 @@ class Sequential:
             g = layer.backward(g)
         return value, out
 
-    def _loss_value(self, y: np.ndarray, out: np.ndarray, with_grad: bool = False):
-        """The loss of the last forward pass, from the logits where the loss is fused, masked steps left out."""
+    def _loss_value(self, y: np.ndarray, out: np.ndarray):
+        """``(loss, gradient)`` of the last forward pass, from the logits where the loss is fused."""
         if self._fused_loss():
             return self.loss.value_and_grad_from_logits(y, self.layers[-1].logits, self._output_mask)
         return self.loss.value_and_grad(y, out, self._output_mask)

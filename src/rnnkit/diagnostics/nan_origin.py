@@ -94,7 +94,7 @@ def locate(model: Any, x: np.ndarray, y: np.ndarray, training: bool) -> NonFinit
         found, out = _scan_forward(model, x, training)
         if found is not None:
             return found
-        value, grad = model._loss_value(y, out, with_grad=True)
+        value, grad = model._loss_value(y, out)
         if not math.isfinite(value):
             return NonFiniteReport(quantity="loss", value=_value_name(np.array([value])))
         if not np.isfinite(grad).all():
