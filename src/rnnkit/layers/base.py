@@ -5,6 +5,26 @@ computes ``forward(x)`` and, from the gradient of the loss with respect to its o
 ``backward(dy)``: the gradient with respect to its input, filling ``grads`` (same keys as
 ``params``) on the way. Shapes passed to ``build`` and ``compute_output_shape`` leave out
 the batch axis, as Keras' ``input_shape=`` argument does.
+
+The contract every layer keeps, so that one engine can run any graph of them:
+
+* **Several inputs** (merge and attention layers) come as a list: ``forward([a, b])``,
+  ``build([shape_a, shape_b])``, ``compute_output_shape([shape_a, shape_b])``, and
+  ``backward(dy)`` returns a list with one gradient per input (``None`` where an input needs
+  none, e.g. integer indices). **Several outputs** (``return_state``, attention scores) are a
+  list too, and ``backward`` then takes a list of gradients, one per output.
+* **One call, one backward.** ``forward`` keeps what ``backward`` needs in the attributes named
+  by ``call_state``; ``backward`` reverses the most recent ``forward`` and *sets* ``grads`` to
+  the gradient of that call. A layer called several times (a shared layer, a cell at every
+  step) is driven by the caller: it saves ``get_call_state()`` after each forward, restores it
+  with ``set_call_state`` before the matching backward, and sums the ``grads`` of the calls.
+* **Masks.** ``compute_mask(inputs, mask)`` gives the mask of the output from the input and
+  its mask (a list of masks for a list of inputs), used when ``supports_masking`` is True; a
+  layer whose ``forward`` takes ``mask=`` says so with ``consumes_mask = True``.
+* **Weights** live in ``params`` in Keras' ``get_weights`` order; names listed in
+  ``non_trainable_weights`` (moving statistics) are saved and set but never given to the
+  optimizer and have no entry in ``grads``. ``regularizers`` and ``constraints`` map weight
+  names to the penalties added to the loss and the projections applied after each update.
 """
 
 from __future__ import annotations
@@ -37,6 +57,11 @@ def sum_rows(a: np.ndarray) -> np.ndarray:
     return np.ones(a.shape[0], dtype=a.dtype) @ a
 
 
+def is_shape_list(shape: Any) -> bool:
+    """Whether ``shape`` is a list of shapes (the inputs of a merge or attention layer), not one shape."""
+    return isinstance(shape, list) and len(shape) > 0 and all(isinstance(s, (tuple, list)) for s in shape)
+
+
 def normalize_shape(shape: Any, what: str = "input_shape") -> Shape:
     """Turn ``(3, 17)``, ``[3, 17]`` or ``17`` into a tuple of positive ints (or None)."""
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
@@ -65,8 +90,15 @@ class Layer:
     supports_masking = False
     #: whether ``forward`` takes the mask as ``mask=`` (recurrent layers and wrappers of them)
     consumes_mask = False
+    #: the attributes ``forward`` sets and ``backward`` reads: what one call leaves behind
+    call_state: tuple[str, ...] = ("_cache",)
+    #: weights the optimizer leaves alone (e.g. BatchNormalization's moving statistics)
+    non_trainable_weights: tuple[str, ...] = ()
+    #: "float": inputs are cast to the layer's float type; "int": left as they are (indices)
+    input_kind = "float"
 
-    def __init__(self, name: str | None = None, input_shape: Any = None, seed: int | None = None):
+    def __init__(self, name: str | None = None, input_shape: Any = None, seed: int | None = None,
+                 trainable: bool = True):
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"name must be a non-empty string, got {name!r}.")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
@@ -75,13 +107,21 @@ class Layer:
         self.seed = None if seed is None else int(seed)
         self.input_shape_arg: Shape | None = None if input_shape is None else normalize_shape(input_shape)
         self.built = False
-        self.input_shape: Shape | None = None
-        self.output_shape: Shape | None = None
+        self.trainable = bool(trainable)
+        self.input_shape: Shape | list[Shape] | None = None
+        self.output_shape: Shape | list[Shape] | None = None
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        #: weight name -> regularizer (its penalty is added to the loss) and -> constraint (applied after updates)
+        self.regularizers: dict[str, Any] = {}
+        self.constraints: dict[str, Any] = {}
+        #: a penalty on the layer's output, added to the loss (Keras' activity_regularizer)
+        self.activity_regularizer: Any = None
         self.fallback_seed: Any = None  # set by a model that was given ``seed=``
-        #: False for a model's first layer: nothing needs dL/dx there, so backward skips it
+        #: False where nothing needs dL/dx (a model's first layer), so backward skips computing it
         self.need_input_grad = True
+        #: the symbolic calls of this layer, in order (``rnnkit.symbolic.Node``)
+        self._inbound_nodes: list = []
 
     # -- naming -----------------------------------------------------------------
     @classmethod
@@ -102,6 +142,11 @@ class Layer:
     # -- building ---------------------------------------------------------------
     def check_input_shape(self, input_shape: Shape) -> None:
         """Raise a clear error if this layer cannot take inputs of ``input_shape``."""
+        if is_shape_list(input_shape):
+            raise ValueError(
+                f"Layer '{self.name}' ({type(self).__name__}) takes one input, got a list of "
+                f"{len(input_shape)}: {[(None, *s) for s in input_shape]}."
+            )
         if self.input_rank is not None and len(input_shape) + 1 != self.input_rank:
             raise ValueError(
                 f"Layer '{self.name}' ({type(self).__name__}) expects inputs of rank {self.input_rank} "
@@ -110,12 +155,15 @@ class Layer:
         if self.input_rank is None and len(input_shape) < 1:
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) needs inputs of rank >= 2.")
 
-    def build(self, input_shape: Shape) -> None:
-        input_shape = normalize_shape(input_shape)
+    def build(self, input_shape: Shape | list[Shape]) -> None:
+        if is_shape_list(input_shape):
+            input_shape = [normalize_shape(s) for s in input_shape]
+        else:
+            input_shape = normalize_shape(input_shape)
         self.check_input_shape(input_shape)
         dtype = backend.float_dtype()
         self.params = self.make_params(input_shape, dtype, self.make_rng())
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items() if k not in self.non_trainable_weights}
         self.input_shape = input_shape
         self.output_shape = self.compute_output_shape(input_shape)
         self.built = True
@@ -123,21 +171,89 @@ class Layer:
     def make_params(self, input_shape: Shape, dtype: np.dtype, rng: np.random.Generator) -> dict:
         return {}
 
+    def add_weight(self, shape: Any, initializer: Any = "glorot_uniform", name: str | None = None,
+                   trainable: bool = True, regularizer: Any = None, constraint: Any = None) -> np.ndarray:
+        """Create a weight in ``build`` (Keras' way of writing a custom layer) and return the live array.
+
+        The array is updated in place by the optimizer and by ``set_weights``, so a layer may keep it
+        as an attribute (``self.kernel = self.add_weight(...)``) and use it in ``forward``.
+        """
+        from rnnkit import constraints, initializers, regularizers
+
+        name = name or f"weight_{len(self.params)}"
+        if name in self.params:
+            raise ValueError(f"Layer '{self.name}' already has a weight named {name!r}.")
+        shape = tuple(check_positive_int("shape", d) for d in (shape if isinstance(shape, (tuple, list)) else [shape]))
+        value = initializers.get(initializer)(shape, backend.float_dtype(), self.make_rng())
+        self.params[name] = value
+        if trainable:
+            self.grads[name] = np.zeros_like(value)
+        elif name not in self.non_trainable_weights:
+            self.non_trainable_weights = (*self.non_trainable_weights, name)
+        if regularizer is not None:
+            self.regularizers[name] = regularizers.get(regularizer)
+        if constraint is not None:
+            self.constraints[name] = constraints.get(constraint)
+        return value
+
+    def accepts_input_shape(self, input_shape: Shape | list[Shape]) -> bool:
+        """Whether this built layer can be called again on inputs of ``input_shape`` (a shared layer).
+
+        The rank must be the same and, for a layer with weights, the size of the last axis (the
+        features the weights were made for) where both are known; time lengths may differ.
+        """
+        built = self.input_shape
+        if is_shape_list(input_shape) != isinstance(built, list):
+            return False
+        pairs = list(zip(built, input_shape)) if isinstance(built, list) else [(built, input_shape)]
+        if isinstance(built, list) and len(built) != len(input_shape):
+            return False
+        for old, new in pairs:
+            if len(old) != len(new):
+                return False
+            if self.params and old and old[-1] is not None and new[-1] is not None and old[-1] != new[-1]:
+                return False
+        return True
+
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
-    def compute_mask(self, inputs: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+    def output_shape_for_call(self, input_shape: Shape | list[Shape], **kwargs: Any) -> Shape | list[Shape]:
+        """The output shape(s) of a call with these keyword arguments (e.g. ``return_attention_scores``).
+
+        Layers whose outputs depend on call arguments override this; the others have ``compute_output_shape``.
+        """
+        return self.compute_output_shape(input_shape)
+
+    def compute_mask(self, inputs: Any, mask: Any) -> Any:
         """The (B, T) mask of this layer's output, given its input and the input's mask."""
         return mask if self.supports_masking else None
 
     # -- computing --------------------------------------------------------------
-    def __call__(self, x: Any, training: bool = False, **kwargs: Any):
-        """Build on first use, then ``forward``; ``kwargs`` are the layer's own (recurrent layers:
-        ``initial_state=``, ``mask=``)."""
-        x = np.asarray(x, dtype=self.dtype if self.built else backend.float_dtype())
+    def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any):
+        """Call on symbolic tensors (``rnnkit.Input``): record the call in a graph and return symbolic
+        outputs. Call on arrays: build on first use, then ``forward``; ``kwargs`` are the layer's own
+        (recurrent layers: ``initial_state=``, ``mask=``)."""
+        from rnnkit import symbolic
+
+        if symbolic.any_symbolic(inputs, kwargs):
+            return symbolic.call_layer(self, inputs, training, kwargs)
+        inputs = self.as_input_arrays(inputs)
         if not self.built:
-            self.build(x.shape[1:])
-        return self.forward(x, training=training, **kwargs)
+            self.build([a.shape[1:] for a in inputs] if isinstance(inputs, list) else inputs.shape[1:])
+        return self.forward(inputs, training=bool(training), **kwargs)
+
+    def as_input_arrays(self, inputs: Any) -> np.ndarray | list[np.ndarray]:
+        """The arrays ``forward`` gets: a list stays a list; floats are cast to the layer's type."""
+        if isinstance(inputs, (list, tuple)):
+            return [self._as_array(a) for a in inputs]
+        return self._as_array(inputs)
+
+    def _as_array(self, a: Any) -> np.ndarray:
+        arr = np.asarray(a)
+        if self.input_kind == "int" and arr.dtype.kind in "iub":
+            return arr
+        return arr.astype(self.dtype if self.built else backend.float_dtype(), copy=False)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover
@@ -145,16 +261,68 @@ class Layer:
     def backward(self, dy: np.ndarray) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover
 
+    # -- one call's state -------------------------------------------------------
+    def get_call_state(self) -> Any:
+        """What the last ``forward`` left for ``backward`` (see ``call_state``); cheap: no copies."""
+        return tuple(getattr(self, name, None) for name in self.call_state)
+
+    def set_call_state(self, state: Any) -> None:
+        """Make ``backward`` reverse the call whose ``get_call_state()`` this was."""
+        for name, value in zip(self.call_state, state):
+            setattr(self, name, value)
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep what ``backward`` needs from this call (read back with ``saved_tensors``)."""
+        self._cache = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        return self._cache
+
     @property
     def dtype(self) -> np.dtype:
         for p in self.params.values():
             return p.dtype
         return backend.float_dtype()
 
+    # -- the graph --------------------------------------------------------------
+    def _only_node(self, what: str):
+        if not self._inbound_nodes:
+            raise ValueError(f"Layer '{self.name}' has never been called on a symbolic tensor, so it has no {what}.")
+        if len(self._inbound_nodes) > 1:
+            raise ValueError(
+                f"Layer '{self.name}' has been called {len(self._inbound_nodes)} times, so its {what} is ambiguous; "
+                f"use get_{what}_at(node_index)."
+            )
+        return self._inbound_nodes[0]
+
+    @property
+    def input(self):
+        """The symbolic input(s) of this layer's only call (``Model(layer.input, ...)``)."""
+        return self._only_node("input").input_structure
+
+    @property
+    def output(self):
+        """The symbolic output(s) of this layer's only call (e.g. ``[out, h, c]`` with ``return_state``)."""
+        return self._only_node("output").output_structure
+
+    def get_input_at(self, node_index: int):
+        return self._inbound_nodes[node_index].input_structure
+
+    def get_output_at(self, node_index: int):
+        return self._inbound_nodes[node_index].output_structure
+
     # -- weights ----------------------------------------------------------------
     @property
     def weight_names(self) -> list[str]:
         return list(self.params)
+
+    @property
+    def trainable_weight_names(self) -> list[str]:
+        """Names of the weights the optimizer updates (none when ``trainable`` is False)."""
+        if not self.trainable:
+            return []
+        return [k for k in self.params if k not in self.non_trainable_weights]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights, in Keras' order."""

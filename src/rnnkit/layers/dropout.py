@@ -10,6 +10,8 @@ from rnnkit.layers.base import Layer
 
 
 class Dropout(Layer):
+
+    call_state = ("_mask",)
     supports_masking = True
 
     def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None,

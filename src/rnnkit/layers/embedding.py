@@ -17,6 +17,8 @@ class Embedding(Layer):
     recurrent layers and losses downstream respect.
     """
 
+    call_state = ("_indices",)
+
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
                  mask_zero: bool = False, name: str | None = None, input_shape: Any = None,
                  seed: int | None = None):

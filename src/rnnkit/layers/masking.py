@@ -12,6 +12,8 @@ from rnnkit.layers.base import Layer
 class Masking(Layer):
     """Emits the mask ``any(x[b, t] != mask_value)`` and, as Keras, zeroes the masked steps."""
 
+    call_state = ("_keep",)
+
     input_rank = 3
 
     def __init__(self, mask_value: float = 0.0, name: str | None = None, input_shape: Any = None):

@@ -40,6 +40,7 @@ class Recurrent(Layer):
     input_rank = 3
     supports_masking = True
     consumes_mask = True
+    call_state = ("_cache", "_mask_tm", "_in_mask", "_rec_mask")
     #: how many state arrays of shape (B, H) the layer carries (1 for SimpleRNN and GRU, 2 for LSTM)
     n_states = 1
 
@@ -93,8 +94,15 @@ class Recurrent(Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
+    def output_shape_for_call(self, input_shape, **kwargs):
+        out = self.compute_output_shape(input_shape)
+        return [out, *[(self.units,)] * self.n_states] if self.return_state else out
+
     def compute_mask(self, inputs, mask):
-        return mask if self.return_sequences else None
+        if isinstance(mask, list):          # Keras: the time-step mask of the (first) input
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        return [out, *[None] * self.n_states] if self.return_state else out
 
     # -- state ----------------------------------------------------------------------
     def reset_states(self, states: Sequence[Any] | None = None) -> None:

@@ -10,6 +10,8 @@ from rnnkit.layers.base import Layer, check_positive_int
 
 
 class RepeatVector(Layer):
+
+    call_state = ()
     input_rank = 2
 
     def __init__(self, n: int, name: str | None = None, input_shape: Any = None):

@@ -63,6 +63,16 @@ class TimeDistributed(Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
 
+    call_state = ("_bt",)
+
+    def get_call_state(self):
+        return super().get_call_state(), self.layer.get_call_state()
+
+    def set_call_state(self, state):
+        own, inner = state
+        super().set_call_state(own)
+        self.layer.set_call_state(inner)
+
     @property
     def activation(self):
         return getattr(self.layer, "activation", None)
@@ -196,8 +206,34 @@ class Bidirectional(Layer):
             shape = (*shape[:-1], 2 * shape[-1])
         return shape
 
+    def output_shape_for_call(self, input_shape, **kwargs):
+        out = self.compute_output_shape(input_shape)
+        if self.merge_mode is None:
+            out = [out, out]
+        if not self.return_state:
+            return out
+        return [*(out if isinstance(out, list) else [out]), *[(self.units,)] * self.n_states]
+
     def compute_mask(self, inputs, mask):
-        return mask if self.return_sequences else None
+        if isinstance(mask, list):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        n_out = 2 if self.merge_mode is None else 1
+        if n_out == 1 and not self.return_state:
+            return out
+        return [out] * n_out + [None] * (self.n_states if self.return_state else 0)
+
+    call_state = ("_outputs",)
+
+    def get_call_state(self):
+        return (super().get_call_state(), self.forward_layer.get_call_state(),
+                self.backward_layer.get_call_state())
+
+    def set_call_state(self, state):
+        own, fwd, bwd = state
+        super().set_call_state(own)
+        self.forward_layer.set_call_state(fwd)
+        self.backward_layer.set_call_state(bwd)
 
     def forward(self, x, training=False, initial_state=None, mask=None):
         n = self.forward_layer.n_states
