@@ -1,18 +1,26 @@
-"""Losses with Keras' names and reductions, each with its hand-written gradient.
+"""Losses with Keras' names, arguments and reduction, each with its hand-written gradient.
 
 A loss compares ``y_true`` and ``y_pred`` of shape ``(..., K)`` (sparse labels: ``(...)``),
 computes one value per position ``...`` (reducing the last axis) and takes the mean over
 positions, as Keras' ``sum_over_batch_size``. ``value_and_grad`` returns that mean and
 ``dL/dy_pred``.
 
-Cross-entropies also offer ``value_and_grad_from_logits``: the model uses it when the last
-layer ends in the matching activation (softmax for the categorical losses, sigmoid for
-the binary one), so the loss is computed as ``logsumexp(z) - z_y`` and its gradient as
-``softmax(z) - y``, which never overflows or takes the log of zero.
+The cross-entropies take Keras' ``from_logits`` (``y_pred`` holds logits, not probabilities)
+and ``label_smoothing`` (the targets are pulled towards uniform: ``y (1 - s) + s / K`` for the
+categorical loss, ``y (1 - s) + s / 2`` for the binary one). They also offer
+``value_and_grad_from_logits``: the model uses it when the last layer ends in the matching
+activation (softmax for the categorical losses, sigmoid for the binary one) and ``from_logits``
+is False, so the loss is computed as ``logsumexp(z) - z_y`` and its gradient as
+``softmax(z) - y``, which never overflows or takes the log of zero. With ``from_logits=True``
+the same formulas are applied to the model's output itself.
+
+``categorical_crossentropy(y_true, y_pred)`` and the other module-level functions return the
+per-position values, as Keras' functions of the same names do.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,6 +28,25 @@ import numpy as np
 from rnnkit.registry import resolve
 
 EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
+REDUCTIONS = ("sum_over_batch_size",)
+
+
+def _check_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}: {value!r}.")
+    return bool(value)
+
+
+def _check_smoothing(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"label_smoothing must be a number in [0, 1], got {value!r}.")
+    return float(value)
+
+
+def _as_float(a: Any) -> np.ndarray:
+    arr = np.asarray(a)
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
 class Loss:
@@ -30,31 +57,74 @@ class Loss:
     """
 
     name = "loss"
-    #: name of the output activation this loss can be fused with (computed from logits)
+    #: name of the output activation this loss can be fused with (computed from logits); None with from_logits
     fuses_with: str | None = None
     #: whether ``y_true`` holds class indices instead of a tensor shaped like ``y_pred``
     sparse = False
+    #: whether ``y_pred`` holds logits (Keras' ``from_logits``); only the cross-entropies take it
+    from_logits = False
+    reduction = "sum_over_batch_size"
+
+    def __init__(self, name: str | None = None, reduction: str = "sum_over_batch_size"):
+        if reduction not in REDUCTIONS:
+            raise ValueError(
+                f"{type(self).__name__} supports only reduction='sum_over_batch_size' (the mean over positions), "
+                f"got reduction={reduction!r}; for another reduction, reduce the per-position values "
+                "loss.values(y_true, y_pred) yourself."
+            )
+        self.reduction = reduction
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"name must be a non-empty string, got {name!r}.")
+            self.name = name
 
     def __call__(self, y_true, y_pred, mask=None) -> float:
-        return self.value_and_grad(np.asarray(y_true), np.asarray(y_pred), mask)[0]
+        y_pred = _as_float(y_pred)
+        return self.value_and_grad(np.asarray(y_true), y_pred, mask)[0]
 
     def elementwise(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-position values ``l (...)`` and ``dl/dy_pred (..., K)``."""
+        """Per-position values ``l (...)`` and ``dl/dy_pred (..., K)``, ``y_pred`` being probabilities."""
         raise NotImplementedError  # pragma: no cover
 
-    def elementwise_from_logits(self, y_true, logits):  # pragma: no cover - only fused losses
+    def elementwise_from_logits(self, y_true, logits):  # pragma: no cover - only the cross-entropies
         raise NotImplementedError
+
+    def per_position(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``elementwise`` or, with ``from_logits``, ``elementwise_from_logits`` on the model's output."""
+        y_true = self._match(y_true, y_pred)
+        return self.elementwise_from_logits(y_true, y_pred) if self.from_logits else self.elementwise(y_true, y_pred)
+
+    def values(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        """The per-position values ``(...)`` (no reduction)."""
+        return self.per_position(np.asarray(y_true), _as_float(y_pred))[0]
 
     def value_and_grad(self, y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None):
         """The mean loss over (unmasked) positions and its gradient with respect to ``y_pred``."""
-        return _reduce(*self.elementwise(y_true, y_pred), mask, y_pred.dtype)
+        return _reduce(*self.per_position(y_true, y_pred), mask, y_pred.dtype)
 
     def value_and_grad_from_logits(self, y_true, logits, mask=None):
         """The same loss computed from the logits of the fused activation, and ``dL/dlogits``."""
-        return _reduce(*self.elementwise_from_logits(y_true, logits), mask, logits.dtype)
+        return _reduce(*self.elementwise_from_logits(self._match(y_true, logits), logits), mask, logits.dtype)
+
+    def _match(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """``y_true`` with ``y_pred``'s shape: a trailing axis of 1 added or dropped, as Keras does."""
+        if self.sparse or y_true.shape == y_pred.shape:
+            return y_true
+        if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+            y_true = y_true[..., None]
+        elif y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
+            y_true = y_true[..., 0]
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"{type(self).__name__} needs y_true shaped like y_pred {y_pred.shape}, "
+                             f"got {y_true.shape}.")
+        return y_true
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction}
 
     def __repr__(self) -> str:
-        return f"losses.get({self.name!r})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
 def _reduce(values: np.ndarray, grads: np.ndarray, mask: np.ndarray | None, dtype) -> tuple[float, np.ndarray]:
@@ -75,13 +145,28 @@ def _sparse_to_dense(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 class CategoricalCrossentropy(Loss):
-    """``-sum_k y_k log p_k`` with ``p`` normalised to sum 1 and clipped to ``[eps, 1 - eps]``."""
+    """``-sum_k y_k log p_k`` with ``p`` normalised to sum 1 and clipped to ``[eps, 1 - eps]``.
+
+    ``from_logits``: ``y_pred`` holds logits and ``p = softmax(y_pred)``. ``label_smoothing = s``:
+    the targets become ``y (1 - s) + s / K``.
+    """
 
     name = "categorical_crossentropy"
     fuses_with = "softmax"
 
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(reduction=reduction, name=name)
+        self.from_logits = _check_flag("from_logits", from_logits)
+        self.label_smoothing = _check_smoothing(label_smoothing)
+        if self.from_logits:
+            self.fuses_with = None   # the output is already the logits
+
     def _targets(self, y_true, y_pred):
-        return y_true
+        if not self.label_smoothing:
+            return y_true
+        s = self.label_smoothing
+        return np.asarray(y_true, dtype=y_pred.dtype) * (1.0 - s) + s / y_pred.shape[-1]
 
     def elementwise(self, y_true, y_pred):
         y = self._targets(y_true, y_pred)
@@ -105,12 +190,27 @@ class CategoricalCrossentropy(Loss):
         e -= y
         return values, e
 
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
-    """Categorical cross-entropy with integer class labels of shape ``(...)`` or ``(..., 1)``."""
+    """Categorical cross-entropy with integer class labels of shape ``(...)`` or ``(..., 1)``.
+
+    Keras' ``ignore_class`` is not supported (only None): mask those positions instead.
+    """
 
     name = "sparse_categorical_crossentropy"
     sparse = True
+
+    def __init__(self, from_logits: bool = False, ignore_class: int | None = None,
+                 reduction: str = "sum_over_batch_size", name: str | None = None):
+        if ignore_class is not None:
+            raise ValueError(
+                f"SparseCategoricalCrossentropy does not support ignore_class (got {ignore_class!r}); pad with "
+                "a mask instead (Embedding(mask_zero=True) or Masking), which leaves those positions out of the loss."
+            )
+        super().__init__(from_logits=from_logits, reduction=reduction, name=name)
 
     def _targets(self, y_true, y_pred):
         return _sparse_to_dense(y_true, y_pred)
@@ -126,14 +226,38 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         np.put_along_axis(e, labels, np.take_along_axis(e, labels, axis=-1) - 1.0, axis=-1)
         return values, e
 
+    def get_config(self):
+        config = super().get_config()
+        del config["label_smoothing"]
+        return config
+
 
 class BinaryCrossentropy(Loss):
-    """Mean over the last axis of ``-(y log p + (1 - y) log(1 - p))``, ``p`` clipped to ``[eps, 1 - eps]``."""
+    """Mean over the last axis of ``-(y log p + (1 - y) log(1 - p))``, ``p`` clipped to ``[eps, 1 - eps]``.
+
+    ``from_logits``: ``y_pred`` holds logits and ``p = sigmoid(y_pred)``. ``label_smoothing = s``:
+    the targets become ``y (1 - s) + s / 2``.
+    """
 
     name = "binary_crossentropy"
     fuses_with = "sigmoid"
 
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(reduction=reduction, name=name)
+        self.from_logits = _check_flag("from_logits", from_logits)
+        self.label_smoothing = _check_smoothing(label_smoothing)
+        if self.from_logits:
+            self.fuses_with = None   # the output is already the logits
+
+    def _targets(self, y_true, y_pred):
+        if not self.label_smoothing:
+            return y_true
+        s = self.label_smoothing
+        return np.asarray(y_true, dtype=y_pred.dtype) * (1.0 - s) + 0.5 * s
+
     def elementwise(self, y_true, y_pred):
+        y_true = self._targets(y_true, y_pred)
         k = y_pred.shape[-1]
         q = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
         values = -(y_true * np.log(q) + (1.0 - y_true) * np.log(1.0 - q)).mean(axis=-1)
@@ -141,15 +265,24 @@ class BinaryCrossentropy(Loss):
         return values, np.where(inside, (q - y_true) / (q * (1.0 - q)), 0.0) / k
 
     def elementwise_from_logits(self, y_true, logits):
+        y_true = self._targets(y_true, logits)
         k = logits.shape[-1]
         # max(z, 0) - z y + log(1 + exp(-|z|))  is  -y log s(z) - (1 - y) log(1 - s(z)), overflow-free
         values = (np.maximum(logits, 0) - logits * y_true + np.log1p(np.exp(-np.abs(logits)))).mean(axis=-1)
         sig = 0.5 * (1.0 + np.tanh(0.5 * logits))
         return values, (sig - y_true) / k
 
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
 
 class MeanSquaredError(Loss):
+    """Mean over the last axis of ``(y_pred - y_true) ** 2``."""
+
     name = "mean_squared_error"
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(name=name, reduction=reduction)
 
     def elementwise(self, y_true, y_pred):
         diff = y_pred - y_true
@@ -158,19 +291,90 @@ class MeanSquaredError(Loss):
 
 
 class MeanAbsoluteError(Loss):
+    """Mean over the last axis of ``|y_pred - y_true|``."""
+
     name = "mean_absolute_error"
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(name=name, reduction=reduction)
 
     def elementwise(self, y_true, y_pred):
         diff = y_pred - y_true
         return np.abs(diff).mean(axis=-1), np.sign(diff) / diff.shape[-1]
 
 
+# -- Keras' functions: per-position values ---------------------------------------------------
+
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                             label_smoothing: float = 0.0) -> np.ndarray:
+    """Per-position categorical cross-entropy ``(...)`` of one-hot (or soft) targets ``(..., K)``."""
+    return CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).values(y_true, y_pred)
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> np.ndarray:
+    """Per-position cross-entropy ``(...)`` of integer labels ``(...)`` and predictions ``(..., K)``."""
+    return SparseCategoricalCrossentropy(from_logits=from_logits).values(y_true, y_pred)
+
+
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                        label_smoothing: float = 0.0) -> np.ndarray:
+    """Per-position binary cross-entropy ``(...)``, the mean over the last axis."""
+    return BinaryCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing).values(y_true, y_pred)
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """``mean((y_pred - y_true) ** 2, axis=-1)``."""
+    return MeanSquaredError().values(y_true, y_pred)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """``mean(|y_pred - y_true|, axis=-1)``."""
+    return MeanAbsoluteError().values(y_true, y_pred)
+
+
 _CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
             MeanSquaredError, MeanAbsoluteError)
 _TABLE: dict[str, Any] = {cls.name: cls for cls in _CLASSES}
 _TABLE.update({"mse": MeanSquaredError, "mae": MeanAbsoluteError})
+_CLASS_NAMES = {cls.__name__: cls.name for cls in _CLASSES}   # Keras' serialised class names
+_FUNCTIONS = {categorical_crossentropy: CategoricalCrossentropy,
+              sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+              binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
+              mean_absolute_error: MeanAbsoluteError}
 
 
 def get(identifier: Any) -> Loss:
-    """Return a loss for a name (``"categorical_crossentropy"``, ``"mse"``, ...) or an instance."""
+    """A fresh loss for a name (``"categorical_crossentropy"``, ``"mse"``, ...) or one of this module's
+    functions; an instance is returned as it is, a serialised dict is deserialised."""
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if callable(identifier) and not isinstance(identifier, Loss) and identifier in _FUNCTIONS:
+        return _FUNCTIONS[identifier]()
     return resolve("loss", identifier, _TABLE, Loss)
+
+
+def serialize(loss: Loss) -> dict:
+    """``{"class_name": "binary_crossentropy", "config": {"from_logits": True, ...}}``."""
+    if not isinstance(loss, Loss):
+        raise TypeError(f"Expected a Loss, got {type(loss).__name__}: {loss!r}.")
+    if type(loss) not in _CLASSES:
+        raise TypeError(f"Only rnnkit's own losses can be serialised, got an instance of {type(loss).__name__}.")
+    return {"class_name": type(loss).name, "config": loss.get_config()}
+
+
+def deserialize(config: Any) -> Loss:
+    """The inverse of ``serialize`` (a name is accepted too)."""
+    if not isinstance(config, dict):
+        return get(config)
+    name = config.get("class_name")
+    key = _CLASS_NAMES.get(name, name.lower() if isinstance(name, str) else None)
+    cls = _TABLE.get(key)
+    if cls is None:
+        raise ValueError(f"Unknown loss {name!r}. Valid loss names are: {', '.join(sorted(_TABLE))}.")
+    args = config.get("config", {})
+    if not isinstance(args, dict):
+        raise TypeError(f"The config of loss {name!r} must be a dict, got {args!r}.")
+    try:
+        return cls(**args)
+    except TypeError as exc:
+        raise ValueError(f"Invalid config for loss {name!r}: {exc}.") from None

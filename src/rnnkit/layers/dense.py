@@ -7,19 +7,25 @@ from typing import Any
 import numpy as np
 
 from rnnkit import activations, initializers
+from rnnkit.layers import penalties
 from rnnkit.layers.base import Layer, check_positive_int, sum_rows
 
 
 class Dense(Layer):
     """Fully connected layer with Keras' arguments and defaults.
 
-    Shapes: ``x (..., D)``, ``kernel (D, U)``, ``bias (U,)``, ``y (..., U)``.
+    Shapes: ``x (..., D)``, ``kernel (D, U)``, ``bias (U,)``, ``y (..., U)``. The regularizers
+    and constraints (names, configs or objects from ``rnnkit.regularizers`` / ``rnnkit.constraints``)
+    go to ``self.regularizers`` / ``self.constraints`` under the weight's name; a bias
+    regularizer or constraint is ignored when ``use_bias`` is False, as in Keras.
     """
 
     supports_masking = True
 
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None,
                  name: str | None = None, input_shape: Any = None, seed: int | None = None):
         super().__init__(name=name, input_shape=input_shape, seed=seed)
         self.units = check_positive_int("units", units)
@@ -27,6 +33,10 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        weights = {"kernel": (kernel_regularizer, kernel_constraint)}
+        if self.use_bias:
+            weights["bias"] = (bias_regularizer, bias_constraint)
+        penalties.attach(self, weights, activity_regularizer)
         self._cache: tuple | None = None
 
     def make_params(self, input_shape, dtype, rng):
@@ -74,4 +84,5 @@ class Dense(Layer):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **penalties.config(self, {"kernel": "kernel", "bias": "bias"})}

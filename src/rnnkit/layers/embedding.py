@@ -7,21 +7,26 @@ from typing import Any
 import numpy as np
 
 from rnnkit import initializers
-from rnnkit.layers.base import Layer, check_positive_int
+from rnnkit.layers import penalties
+from rnnkit.layers.base import Layer, check_positive_int, is_shape_list
 
 
 class Embedding(Layer):
-    """``y[b, t] = embeddings[x[b, t]]``; ``embeddings (input_dim, output_dim)``.
+    """``y[i] = embeddings[x[i]]`` for every index ``i``; ``embeddings (input_dim, output_dim)``.
 
-    With ``mask_zero=True`` index 0 is padding: the layer emits the mask ``x != 0`` that
-    recurrent layers and losses downstream respect.
+    Indices may have any shape after the batch axis, as in Keras: ``(B,) -> (B, E)``,
+    ``(B, T) -> (B, T, E)``, ``(B, T, K) -> (B, T, K, E)``. With ``mask_zero=True`` index 0 is
+    padding: the layer emits the mask ``x != 0`` (shaped like the indices) that recurrent layers
+    and losses downstream respect.
     """
 
     call_state = ("_indices",)
+    input_kind = "int"   # integer index arrays are not cast to float when the layer is called
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
-                 mask_zero: bool = False, name: str | None = None, input_shape: Any = None,
-                 seed: int | None = None):
+                 embeddings_regularizer: Any = None, embeddings_constraint: Any = None,
+                 mask_zero: bool = False, activity_regularizer: Any = None, name: str | None = None,
+                 input_shape: Any = None, seed: int | None = None):
         super().__init__(name=name, input_shape=input_shape, seed=seed)
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.output_dim = check_positive_int("output_dim", output_dim)
@@ -29,6 +34,7 @@ class Embedding(Layer):
             embeddings_initializer = initializers.RandomUniform()
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.mask_zero = bool(mask_zero)
+        penalties.attach(self, {"embeddings": (embeddings_regularizer, embeddings_constraint)}, activity_regularizer)
         self._indices: np.ndarray | None = None
 
     def make_params(self, input_shape, dtype, rng):
@@ -38,8 +44,9 @@ class Embedding(Layer):
         return (*input_shape, self.output_dim)
 
     def check_input_shape(self, input_shape):
-        if len(input_shape) < 1:
-            raise ValueError(f"Layer '{self.name}' (Embedding) expects indices of shape (batch, timesteps).")
+        if is_shape_list(input_shape):
+            raise ValueError(f"Layer '{self.name}' (Embedding) takes one array of indices, got a list of "
+                             f"{len(input_shape)} inputs.")
 
     def check_indices(self, x: np.ndarray) -> None:
         """Raise a clear error unless ``x`` holds integer indices in ``[0, input_dim)``."""
@@ -59,13 +66,14 @@ class Embedding(Layer):
 
     def forward(self, x, training=False):
         self._indices = self._as_indices(x)
-        return self.params["embeddings"][self._indices]    # (B, T, E)
+        return self.params["embeddings"][self._indices]    # (B, ..., E)
 
     def compute_mask(self, inputs, mask):
         return (np.asarray(inputs) != 0) if self.mask_zero else None
 
     def backward(self, dy):
         grad = np.zeros_like(self.params["embeddings"])
+        # indices of any rank flattened to N rows; add.at sums the rows of an index that repeats
         np.add.at(grad, self._indices.reshape(-1), dy.reshape(-1, self.output_dim))
         self.grads["embeddings"] = grad
         return None  # no gradient with respect to integer indices
@@ -73,4 +81,4 @@ class Embedding(Layer):
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                "mask_zero": self.mask_zero}
+                "mask_zero": self.mask_zero, **penalties.config(self, {"embeddings": "embeddings"})}
