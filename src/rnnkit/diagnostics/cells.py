@@ -42,17 +42,20 @@ def units_of(layer: Layer) -> list[tuple[str, Recurrent]]:
     """``(key, recurrent layer)`` pairs inside ``layer``: itself, a Bidirectional's two directions, or none.
 
     The key is the layer's name; a ``Bidirectional`` layer gives ``"<name>/forward"`` and ``"<name>/backward"``.
+    Only SimpleRNN, LSTM and GRU layers are read; ``RNN(cell)`` layers (any cell) are skipped.
     """
     if isinstance(layer, Recurrent):
-        return [(layer.name, layer)]
-    if hasattr(layer, "forward_layer") and hasattr(layer, "backward_layer"):
-        return [(f"{layer.name}/forward", layer.forward_layer), (f"{layer.name}/backward", layer.backward_layer)]
-    return []
+        pairs = [(layer.name, layer)]
+    elif hasattr(layer, "forward_layer") and hasattr(layer, "backward_layer"):
+        pairs = [(f"{layer.name}/forward", layer.forward_layer), (f"{layer.name}/backward", layer.backward_layer)]
+    else:
+        return []
+    return [(key, unit) for key, unit in pairs if isinstance(unit, tuple(GATES))]
 
 
 def recurrent_units(model) -> Iterator[tuple[str, Recurrent]]:
     """``(key, layer)`` for every recurrent layer of ``model``, in order (see ``units_of``)."""
-    for layer in model.layers:
+    for layer in model.leaf_layers():
         yield from units_of(layer)
 
 

@@ -10,6 +10,22 @@ from rnnkit.layers.base import sum_rows
 from rnnkit.layers.recurrent import GatedRecurrent
 
 
+def gru_weights(layer: Any, input_dim: int, dtype: np.dtype, rng: np.random.Generator) -> dict:
+    """``kernel (D, 3H)``, ``recurrent_kernel (H, 3H)`` (gates z, r, h) and ``bias``, drawn in this order.
+
+    ``bias`` is ``(2, 3H)`` (input bias, recurrent bias) with ``reset_after``, else ``(3H,)``.
+    Shared by ``GRU`` and ``GRUCell`` (``layer`` is either: its ``units``, ``use_bias``,
+    ``reset_after`` and initializers are read), so both make the same weights from the same seed.
+    """
+    d, h = input_dim, layer.units
+    params = {"kernel": layer.kernel_initializer((d, 3 * h), dtype, rng),
+              "recurrent_kernel": layer.recurrent_initializer((h, 3 * h), dtype, rng)}
+    if layer.use_bias:
+        shape = (2, 3 * h) if layer.reset_after else (3 * h,)
+        params["bias"] = layer.bias_initializer(shape, dtype, rng)
+    return params
+
+
 class GRU(GatedRecurrent):
     """An update gate ``z`` and a reset gate ``r``; no separate cell state::
 
@@ -28,26 +44,29 @@ class GRU(GatedRecurrent):
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None,
                  dropout: float = 0.0, recurrent_dropout: float = 0.0, return_sequences: bool = False,
                  return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
-                 reset_after: bool = True, zero_output_for_mask: bool = False, seed: int | None = None,
-                 name: str | None = None, input_shape: Any = None):
+                 unroll: bool = False, reset_after: bool = True, zero_output_for_mask: bool = False,
+                 implementation: int = 2, seed: int | None = None, name: str | None = None, input_shape: Any = None):
         super().__init__(units, recurrent_activation=recurrent_activation, activation=activation, use_bias=use_bias,
                          kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                         bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                         bias_constraint=bias_constraint,
+                         dropout=dropout, recurrent_dropout=recurrent_dropout,
                          return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, zero_output_for_mask=zero_output_for_mask,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, implementation=implementation,
                          name=name, input_shape=input_shape, seed=seed)
         self.reset_after = bool(reset_after)
 
     def make_params(self, input_shape, dtype, rng):
-        d, h = input_shape[-1], self.units
-        params = {"kernel": self.kernel_initializer((d, 3 * h), dtype, rng),
-                  "recurrent_kernel": self.recurrent_initializer((h, 3 * h), dtype, rng)}
-        if self.use_bias:
-            shape = (2, 3 * h) if self.reset_after else (3 * h,)
-            params["bias"] = self.bias_initializer(shape, dtype, rng)
-        return params
+        return gru_weights(self, input_shape[-1], dtype, rng)
 
     def _biases(self, H, dtype):
         if not self.use_bias:

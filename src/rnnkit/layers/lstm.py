@@ -10,6 +10,25 @@ from rnnkit.layers.base import sum_rows
 from rnnkit.layers.recurrent import GatedRecurrent
 
 
+def lstm_weights(layer: Any, input_dim: int, dtype: np.dtype, rng: np.random.Generator) -> dict:
+    """``kernel (D, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)`` (gates i, f, c, o), drawn in this order.
+
+    Shared by ``LSTM`` and ``LSTMCell`` (``layer`` is either: its ``units``, ``use_bias``,
+    ``unit_forget_bias`` and initializers are read), so both make the same weights from the same seed.
+    With ``unit_forget_bias`` the forget gate's bias starts at one.
+    """
+    d, h = input_dim, layer.units
+    params = {"kernel": layer.kernel_initializer((d, 4 * h), dtype, rng),
+              "recurrent_kernel": layer.recurrent_initializer((h, 4 * h), dtype, rng)}
+    if layer.use_bias:
+        if layer.unit_forget_bias:
+            params["bias"] = np.concatenate([layer.bias_initializer((h,), dtype, rng), np.ones(h, dtype),
+                                             layer.bias_initializer((2 * h,), dtype, rng)])
+        else:
+            params["bias"] = layer.bias_initializer((4 * h,), dtype, rng)
+    return params
+
+
 class LSTM(GatedRecurrent):
     """Three gates and a cell state that the forget gate can keep for many steps::
 
@@ -32,29 +51,29 @@ class LSTM(GatedRecurrent):
     def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
-                 unit_forget_bias: bool = True, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 unit_forget_bias: bool = True, kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None,
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
-                 stateful: bool = False, zero_output_for_mask: bool = False, seed: int | None = None,
-                 name: str | None = None, input_shape: Any = None):
+                 stateful: bool = False, unroll: bool = False, zero_output_for_mask: bool = False,
+                 implementation: int = 2, seed: int | None = None, name: str | None = None, input_shape: Any = None):
         super().__init__(units, recurrent_activation=recurrent_activation, activation=activation, use_bias=use_bias,
                          kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                         bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                         bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                         bias_constraint=bias_constraint,
+                         dropout=dropout, recurrent_dropout=recurrent_dropout,
                          return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, zero_output_for_mask=zero_output_for_mask,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, implementation=implementation,
                          name=name, input_shape=input_shape, seed=seed)
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def make_params(self, input_shape, dtype, rng):
-        d, h = input_shape[-1], self.units
-        params = {"kernel": self.kernel_initializer((d, 4 * h), dtype, rng),
-                  "recurrent_kernel": self.recurrent_initializer((h, 4 * h), dtype, rng)}
-        if self.use_bias:
-            if self.unit_forget_bias:
-                params["bias"] = np.concatenate([self.bias_initializer((h,), dtype, rng), np.ones(h, dtype),
-                                                 self.bias_initializer((2 * h,), dtype, rng)])
-            else:
-                params["bias"] = self.bias_initializer((4 * h,), dtype, rng)
-        return params
+        return lstm_weights(self, input_shape[-1], dtype, rng)
 
     def run_forward(self, x_tm, states0):
         T, B, D = x_tm.shape

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rnnkit import activations, initializers
+from rnnkit.layers import penalties
 from rnnkit.layers.base import Layer, check_positive_int
 from rnnkit.threads import step_threads
 
@@ -46,10 +47,24 @@ class Recurrent(Layer):
 
     def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
-                 bias_initializer: Any = "zeros", dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None,
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
-                 stateful: bool = False, zero_output_for_mask: bool = False, name: str | None = None,
-                 input_shape: Any = None, seed: int | None = None):
+                 stateful: bool = False, unroll: bool = False, zero_output_for_mask: bool = False,
+                 implementation: int = 2, name: str | None = None, input_shape: Any = None, seed: int | None = None):
+        """Store Keras' settings of a recurrent layer.
+
+        The regularizers and constraints (names, configs or objects) go to ``self.regularizers`` /
+        ``self.constraints`` under the weight names ``kernel``, ``recurrent_kernel`` and ``bias``
+        (bias ones are ignored when ``use_bias`` is False, as in Keras).
+
+        ``unroll`` and ``implementation`` are accepted for compatibility with Keras and checked, but
+        change nothing: they choose how Keras schedules the same computation (a Python loop unrolled
+        into the graph; one fused matmul per step or one per gate), and rnnkit always runs the
+        explicit time loop with the input projection of all steps hoisted out of it.
+        """
         super().__init__(name=name, input_shape=input_shape, seed=seed)
         self.units = check_positive_int("units", units)
         self.activation = activations.get(activation)
@@ -57,6 +72,17 @@ class Recurrent(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        weights = {"kernel": (kernel_regularizer, kernel_constraint),
+                   "recurrent_kernel": (recurrent_regularizer, recurrent_constraint)}
+        if self.use_bias:
+            weights["bias"] = (bias_regularizer, bias_constraint)
+        penalties.attach(self, weights, activity_regularizer)
+        if not isinstance(unroll, (bool, np.bool_)):
+            raise TypeError(f"unroll must be True or False, got {type(unroll).__name__}: {unroll!r}.")
+        self.unroll = bool(unroll)
+        if isinstance(implementation, bool) or implementation not in (1, 2):
+            raise ValueError(f"implementation must be 1 or 2 (as in Keras), got {implementation!r}.")
+        self.implementation = int(implementation)
         self._cache: tuple | None = None
         self.dropout = _check_rate("dropout", dropout)
         self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
@@ -220,6 +246,13 @@ class Recurrent(Layer):
             dx_tm = dx_tm[::-1]
         return dx_tm.transpose(1, 0, 2)                   # (B, T, D)
 
+    def backward_call(self, output_grads):
+        if self.return_state:
+            dx = self.backward(output_grads[0], dstates=output_grads[1:])
+        else:
+            dx = self.backward(output_grads[0])
+        return dx, {"initial_state": self.initial_state_grads}
+
     #: how many gate blocks the recurrent kernel has (H x G*H): 1 SimpleRNN, 4 LSTM, 3 GRU
     gates = 1
 
@@ -248,8 +281,9 @@ class Recurrent(Layer):
                   "kernel_initializer": initializers.serialize(self.kernel_initializer),
                   "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                   "bias_initializer": initializers.serialize(self.bias_initializer)}
+        config.update(penalties.config(self, {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}))
         for key, default in (("dropout", 0.0), ("recurrent_dropout", 0.0), ("stateful", False),
-                             ("zero_output_for_mask", False)):
+                             ("zero_output_for_mask", False), ("unroll", False), ("implementation", 2)):
             if getattr(self, key) != default:
                 config[key] = getattr(self, key)
         return config

@@ -10,6 +10,20 @@ from rnnkit.layers.base import sum_rows
 from rnnkit.layers.recurrent import Recurrent
 
 
+def simple_rnn_weights(layer: Any, input_dim: int, dtype: np.dtype, rng: np.random.Generator) -> dict:
+    """``kernel (D, H)``, ``recurrent_kernel (H, H)``, ``bias (H,)``, drawn from ``rng`` in this order.
+
+    Shared by ``SimpleRNN`` and ``SimpleRNNCell`` (``layer`` is either: its ``units``, ``use_bias``
+    and initializers are read), so both make the same weights from the same seed.
+    """
+    d, h = input_dim, layer.units
+    params = {"kernel": layer.kernel_initializer((d, h), dtype, rng),
+              "recurrent_kernel": layer.recurrent_initializer((h, h), dtype, rng)}
+    if layer.use_bias:
+        params["bias"] = layer.bias_initializer((h,), dtype, rng)
+    return params
+
+
 class SimpleRNN(Recurrent):
     """Fully connected recurrent layer; the same weights are used at every step::
 
@@ -27,24 +41,27 @@ class SimpleRNN(Recurrent):
 
     def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
-                 bias_initializer: Any = "zeros", dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None,
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
-                 stateful: bool = False, zero_output_for_mask: bool = False, seed: int | None = None,
-                 name: str | None = None, input_shape: Any = None):
+                 stateful: bool = False, unroll: bool = False, zero_output_for_mask: bool = False,
+                 implementation: int = 2, seed: int | None = None, name: str | None = None, input_shape: Any = None):
         super().__init__(units, activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
                          recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                         bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                         bias_constraint=bias_constraint,
                          dropout=dropout, recurrent_dropout=recurrent_dropout,
                          return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, zero_output_for_mask=zero_output_for_mask,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         zero_output_for_mask=zero_output_for_mask, implementation=implementation,
                          name=name, input_shape=input_shape, seed=seed)
 
     def make_params(self, input_shape, dtype, rng):
-        d, h = input_shape[-1], self.units
-        params = {"kernel": self.kernel_initializer((d, h), dtype, rng),
-                  "recurrent_kernel": self.recurrent_initializer((h, h), dtype, rng)}
-        if self.use_bias:
-            params["bias"] = self.bias_initializer((h,), dtype, rng)
-        return params
+        return simple_rnn_weights(self, input_shape[-1], dtype, rng)
 
     def run_forward(self, x_tm, states0):
         T, B, D = x_tm.shape
