@@ -11,12 +11,16 @@ __version__ = "0.1.0"
 from rnnkit import (  # noqa: E402
     activations,
     callbacks,
+    constraints,
+    datasets,
     diagnostics,
     initializers,
     layers,
     losses,
     metrics,
+    models,
     optimizers,
+    regularizers,
 )
 from rnnkit.backend import floatx, set_floatx  # noqa: E402
 from rnnkit.errors import (  # noqa: E402
@@ -26,14 +30,16 @@ from rnnkit.errors import (  # noqa: E402
     NotCompiledError,
     RnnkitError,
 )
+from rnnkit.layers.input_layer import Input  # noqa: E402
+from rnnkit.models import Model, Sequential  # noqa: E402
 from rnnkit.saving import load_model  # noqa: E402
-from rnnkit.sequential import Sequential  # noqa: E402
 from rnnkit.text import CharVocabulary, char_dataset, generate_text, sliding_windows  # noqa: E402
 from rnnkit.utils import one_hot  # noqa: E402
 
 __all__ = [
-    "__version__", "Sequential", "load_model", "floatx", "set_floatx", "one_hot",
+    "__version__", "Input", "Model", "Sequential", "load_model", "floatx", "set_floatx", "one_hot",
     "CharVocabulary", "sliding_windows", "char_dataset", "generate_text",
-    "activations", "callbacks", "diagnostics", "initializers", "layers", "losses", "metrics", "optimizers",
+    "activations", "callbacks", "constraints", "datasets", "diagnostics", "initializers", "layers", "losses",
+    "metrics", "models", "optimizers", "regularizers",
     "RnnkitError", "ModelFileError", "ModelFileNotFoundError", "NotCompiledError", "NonFiniteError",
 ]

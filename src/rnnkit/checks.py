@@ -41,7 +41,7 @@ def as_numeric_array(data: Any, what: str, dtype: np.dtype | None = None) -> np.
     return arr
 
 
-def check_input_shape(x: np.ndarray, expected: tuple, model_name: str) -> None:
+def check_input_shape(x: np.ndarray, expected: tuple, model_name: str, input_name: str | None = None) -> None:
     """``expected`` leaves out the batch axis; ``None`` entries match any length."""
     want = (None, *expected)
     if x.ndim != len(want) or any(e is not None and e != g for e, g in zip(expected, x.shape[1:])):
@@ -53,6 +53,7 @@ def check_input_shape(x: np.ndarray, expected: tuple, model_name: str) -> None:
         elif tuple(x.shape) == tuple(expected):
             hint = " It looks like the batch axis is missing; wrap a single sample as x[None]."
         raise ValueError(
-            f"Model '{model_name}' expects input of shape {want} (batch first), got an array of "
+            f"Model '{model_name}'{'' if input_name is None else f' input {input_name!r}'} expects input of "
+            f"shape {want} (batch first), got an array of "
             f"shape {x.shape}.{hint}"
         )

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from rnnkit.layers import Dense, SimpleRNN
-from rnnkit.sequential import Sequential
+from rnnkit.models import Sequential
 from rnnkit.text import char_dataset, generate_text
 
 ARTICLE_TEXT = "This is GeeksforGeeks a software training institute"

@@ -15,8 +15,11 @@ class ModelFileNotFoundError(RnnkitError, FileNotFoundError):
     """The path given to ``load_model`` does not exist."""
 
 
-class NotCompiledError(RnnkitError, RuntimeError):
-    """Training or evaluation was asked of a model that was never compiled."""
+class NotCompiledError(RnnkitError, ValueError, RuntimeError):
+    """Training or evaluation was asked of a model that was never compiled.
+
+    A ``ValueError``, as Keras 3 raises, and a ``RuntimeError``, as rnnkit raised before.
+    """
 
 
 class NonFiniteError(RnnkitError, FloatingPointError):

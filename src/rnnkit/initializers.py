@@ -66,7 +66,8 @@ class Initializer:
         _spend(shape)
         if self.seed is not None:
             rng = np.random.default_rng(self.seed)
-        return np.ascontiguousarray(self.sample(tuple(int(s) for s in shape), rng), dtype=dtype)
+        # np.array, not np.ascontiguousarray, which turns a 0-d (scalar) weight into shape (1,)
+        return np.array(self.sample(tuple(int(s) for s in shape), rng), dtype=dtype, order="C")
 
     def sample(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover

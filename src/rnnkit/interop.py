@@ -59,6 +59,7 @@ from rnnkit.layers.lstm import LSTM
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.simple_rnn import SimpleRNN
 from rnnkit.layers.wrappers import Bidirectional
+from rnnkit.symbolic import SymbolicTensor
 
 __all__ = ["from_torch", "to_torch"]
 
@@ -296,14 +297,15 @@ def to_torch(model_or_layers: Any):
         import torch
     except ImportError as exc:  # pragma: no cover - torch is installed where this is tested
         raise ImportError("to_torch needs PyTorch: pip install torch.") from exc
-    from rnnkit.sequential import Sequential
+    from rnnkit.models import Sequential
 
     if isinstance(model_or_layers, Sequential):
         layers = list(model_or_layers.layers)
     elif isinstance(model_or_layers, Layer):
         layers = [model_or_layers]
     elif isinstance(model_or_layers, (list, tuple)):
-        layers = [layer for layer in model_or_layers if not isinstance(layer, InputLayer)]
+        layers = [layer for layer in model_or_layers
+                  if not isinstance(layer, (InputLayer, SymbolicTensor))]   # an Input(...) is skipped
     else:
         raise TypeError(f"to_torch expects a Sequential, a list of rnnkit layers or a layer, got "
                         f"{type(model_or_layers).__name__}.")

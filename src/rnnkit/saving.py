@@ -33,34 +33,66 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024   # safetensors' own limit
 _DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 
 
+def _encode_compile(value: Any) -> Any:
+    """``compile``'s arguments as JSON: names stay names, loss and metric objects become their configs."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, losses_module.Loss):
+        return {"loss": losses_module.serialize(value)}
+    if isinstance(value, metrics_module.Metric):
+        return {"metric": metrics_module.serialize(value)}
+    if isinstance(value, (list, tuple)):
+        return [_encode_compile(v) for v in value]
+    if isinstance(value, dict):
+        return {"dict": {str(k): _encode_compile(v) for k, v in value.items()}}
+    raise TypeError(f"cannot save a compile argument of type {type(value).__name__}")
+
+
+def _decode_compile(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"loss"}:
+            return losses_module.deserialize(value["loss"])
+        if set(value) == {"metric"}:
+            return metrics_module.deserialize(value["metric"])
+        if set(value) == {"dict"} and isinstance(value["dict"], dict):
+            return {k: _decode_compile(v) for k, v in value["dict"].items()}
+        raise ValueError(f"invalid compile setting {value!r}")
+    if isinstance(value, list):
+        return [_decode_compile(v) for v in value]
+    return value
+
+
 def _compile_config(model) -> dict | None:
     if not model.compiled:
         return None
-    names = []
-    for m in model.metrics_names_requested:
-        if not isinstance(m, str):
-            return None  # custom metric objects cannot be restored from names
-        names.append(m)
-    return {"optimizer": optimizers.serialize(model.optimizer), "loss": model.loss.name, "metrics": names}
+    args = model._compile_args
+    return {"optimizer": optimizers.serialize(model.optimizer), "loss": _encode_compile(args["loss"]),
+            "loss_weights": _encode_compile(args["loss_weights"]), "metrics": _encode_compile(args["metrics"])}
 
 
-def save_model(model, path: str | os.PathLike) -> None:
-    """Write ``model`` to ``path`` atomically (see the module docstring for the layout)."""
-    if not model.built:
-        raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape or fit it before saving.")
-    tensors: dict[str, np.ndarray] = {}
-    for layer in model.layers:
-        for key, value in layer.params.items():
-            tensors[f"layers/{layer.name}/{key}"] = np.ascontiguousarray(value)
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__,
-                "dtype": str(model.dtype), "model_config": json.dumps(model.get_config())}
-    compile_config = _compile_config(model)
-    if compile_config is not None:
-        metadata["compile_config"] = json.dumps(compile_config)
-        if model.optimizer.iterations:
-            for key, value in model.optimizer.get_state().items():
-                tensors[f"optimizer/{key}"] = np.ascontiguousarray(value)
-    blob = st_save(tensors, metadata=metadata)
+def weight_names(model) -> list[str]:
+    """The tensor name of every weight in ``get_weights`` order: ``layers/<layer>/<weight>``, with the
+    names of enclosing models in front for the layers of a model nested in another."""
+    from rnnkit.models import Model
+
+    names: list[str] = []
+    seen: set[int] = set()
+
+    def visit(layers, prefix: str) -> None:
+        for layer in layers:
+            if isinstance(layer, Model):
+                visit(layer.layers, f"{prefix}{layer.name}/")
+                continue
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            names.extend(f"layers/{prefix}{layer.name}/{key}" for key in layer.params)
+
+    visit(model.layers, "")
+    return names
+
+
+def _write_atomically(blob: bytes, path) -> None:
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
@@ -78,6 +110,65 @@ def save_model(model, path: str | os.PathLike) -> None:
         except OSError:
             pass
         raise
+
+
+def _weight_tensors(model) -> dict[str, np.ndarray]:
+    return {name: np.ascontiguousarray(w) for name, w in zip(weight_names(model), model.weights)}
+
+
+def save_model(model, path: str | os.PathLike) -> None:
+    """Write ``model`` to ``path`` atomically (see the module docstring for the layout)."""
+    if not model.built:
+        raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape or fit it before saving.")
+    tensors = _weight_tensors(model)
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__,
+                "dtype": str(model.dtype), "model_config": json.dumps(model.get_config())}
+    compile_config = _compile_config(model)
+    if compile_config is not None:
+        metadata["compile_config"] = json.dumps(compile_config)
+        if model.optimizer.iterations:
+            for key, value in model.optimizer.get_state().items():
+                tensors[f"optimizer/{key}"] = np.ascontiguousarray(value)
+    _write_atomically(st_save(tensors, metadata=metadata), path)
+
+
+def save_weights(model, path: str | os.PathLike) -> None:
+    """Write only ``model``'s weights to ``path``, atomically."""
+    if not model.built:
+        raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape or fit it first.")
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__,
+                "content": "weights"}
+    _write_atomically(st_save(_weight_tensors(model), metadata=metadata), path)
+
+
+def _read_weights(model, path: Path, tensors: dict) -> list[np.ndarray]:
+    weights = []
+    for name in weight_names(model):
+        if name not in tensors:
+            raise _fail(path, f"weight {name!r} is missing.")
+        weights.append(tensors[name])
+    return weights
+
+
+def load_weights(model, path: str | os.PathLike) -> None:
+    """Set ``model``'s weights from a file written by ``save_weights`` or ``save``; all checked before any is set."""
+    path = Path(path)
+    header, blob = _read_checked(path)
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _fail(path, "it is a safetensors file but not one written by rnnkit (no rnnkit metadata).")
+    if not model.built:
+        raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape before loading weights.")
+    try:
+        tensors = st_load(blob)
+    except Exception as exc:
+        raise _fail(path, f"the safetensors data could not be read ({exc}).") from None
+    try:
+        model.set_weights(_read_weights(model, path, tensors))
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise _fail(path, str(exc)) from None
 
 
 def _fail(path: Any, reason: str) -> ModelFileError:
@@ -140,8 +231,7 @@ def _read_checked(path: Path) -> tuple[dict, bytes]:
 
 def load_model(path: str | os.PathLike, compile: bool = True):
     """Load a model written by ``model.save``; predictions are identical to the saved model's."""
-    from rnnkit.layers import LAYER_CLASSES
-    from rnnkit.sequential import Sequential
+    from rnnkit.models.serialization import model_from_config
 
     path = Path(path)
     header, blob = _read_checked(path)
@@ -159,18 +249,7 @@ def load_model(path: str | os.PathLike, compile: bool = True):
         config = json.loads(meta["model_config"])
         dtype = str(meta.get("dtype", "float32"))
         with backend.floatx_scope(dtype), initializers.allocation_budget(budget):
-            model = Sequential(name=str(config["name"]), seed=config.get("seed"))
-            for entry in config["layers"]:
-                cls = LAYER_CLASSES.get(entry.get("class_name")) if isinstance(entry, dict) else None
-                if cls is None:
-                    name = entry.get("class_name") if isinstance(entry, dict) else entry
-                    raise ValueError(f"unknown layer class {name!r}")
-                layer_config = dict(entry["config"])
-                if not all(isinstance(k, str) for k in layer_config):
-                    raise ValueError("layer config keys must be strings")
-                model.add(cls(**layer_config))
-            if config.get("input_shape") is not None:
-                model.build((None, *config["input_shape"]))
+            model = model_from_config(config)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, RecursionError, json.JSONDecodeError) as exc:
@@ -179,13 +258,7 @@ def load_model(path: str | os.PathLike, compile: bool = True):
         tensors = st_load(blob)
     except Exception as exc:  # the library's own error type; our checks above should catch it first
         raise _fail(path, f"the safetensors data could not be read ({exc}).") from None
-    weights = []
-    for layer in model.layers:
-        for key in layer.params:
-            name = f"layers/{layer.name}/{key}"
-            if name not in tensors:
-                raise _fail(path, f"weight {name!r} is missing.")
-            weights.append(tensors[name])
+    weights = _read_weights(model, path, tensors)
     try:
         model.set_weights(weights)
     except (ValueError, TypeError) as exc:
@@ -193,14 +266,12 @@ def load_model(path: str | os.PathLike, compile: bool = True):
     if compile and "compile_config" in meta:
         try:
             cc = json.loads(meta["compile_config"])
-            for m in cc.get("metrics", []):
-                metrics_module.check_name(m)
-            losses_module.get(cc["loss"])
-            model.compile(optimizer=optimizers.deserialize(cc["optimizer"]), loss=cc["loss"],
-                          metrics=cc.get("metrics"))
+            model.compile(optimizer=optimizers.deserialize(cc["optimizer"]), loss=_decode_compile(cc["loss"]),
+                          loss_weights=_decode_compile(cc.get("loss_weights")),
+                          metrics=_decode_compile(cc.get("metrics")))
             state = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
             if state:
-                model.optimizer.set_state(state, model.weights)
+                model.optimizer.set_state(state, model.trainable_weights)
         except (KeyError, TypeError, ValueError, RecursionError, json.JSONDecodeError) as exc:
             raise _fail(path, f"its compile settings are invalid ({type(exc).__name__}: {exc}).") from None
     return model

@@ -142,6 +142,8 @@ def any_symbolic(*structures: Any) -> bool:
 
 
 def _contains_arrays(structure: Any) -> bool:
+    if isinstance(structure, SymbolicTensor):
+        return False
     if isinstance(structure, (list, tuple)):
         return any(_contains_arrays(s) for s in structure)
     if isinstance(structure, dict):
@@ -164,7 +166,8 @@ def _shape_text(t: SymbolicTensor) -> str:
 def call_layer(layer: Any, inputs: Any, training: bool | None, kwargs: dict) -> Any:
     """Record ``layer(inputs, training=training, **kwargs)`` on symbolic tensors; return symbolic outputs."""
     if isinstance(inputs, dict):
-        raise TypeError(f"Layer '{layer.name or layer.default_name()}' takes a tensor or a list of tensors, got a dict.")
+        raise TypeError(f"Layer '{layer.name or layer.default_name()}' takes a tensor or a list of tensors, "
+                        "got a dict.")
     if isinstance(inputs, tuple):
         inputs = list(inputs)
     arg_tensors = flatten(inputs)

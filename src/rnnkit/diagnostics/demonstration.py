@@ -47,7 +47,7 @@ class DiagnoseResult:
 def run_diagnose(cfg: DiagnoseConfig, out: Callable[[str], object] = print, plots: bool = True) -> DiagnoseResult:
     """Train each cell briefly on the adding problem and report its gradient flow before and after."""
     from rnnkit import layers, optimizers
-    from rnnkit.sequential import Sequential
+    from rnnkit.models import Sequential
 
     for cell in cfg.cells:
         if cell not in ("SimpleRNN", "LSTM", "GRU"):

@@ -38,27 +38,25 @@ def check_gradients(model: Any, x: Any, y: Any, eps: float = 1e-6, max_elements:
         raise ValueError(f"max_elements must be a positive integer or None, got {max_elements!r}.")
     model._require_compiled("check_gradients")
     clone = _float64_copy(model)
-    x = clone._prepare_x(x)
-    y = clone._prepare_y(y, len(x))
-    carried = [(sub, sub.states) for layer in clone.layers for sub in sublayers(layer)
+    xs = clone._prepare_inputs(x)
+    ys = clone._prepare_targets(y, len(xs[0]))
+    carried = [(sub, sub.states) for layer in clone.leaf_layers() for sub in sublayers(layer)
                if getattr(sub, "stateful", False)]
 
     def loss() -> float:
         for layer, states in carried:   # a stateful layer starts every evaluation from the same state
             layer.states = states
-        out = clone._forward(x, training=False)
-        return float(clone._loss_value(y, out)[0])
+        run = clone.graph.run(xs, training=False)
+        return float(clone._losses(run, ys)[0])
 
     for layer, states in carried:
         layer.states = states
-    clone._loss_and_backward(x, y, training=False)
-    analytic = [g.copy() for g in clone._gradients()]
+    clone._loss_and_backward(xs, ys, training=False)
     rng = np.random.default_rng(seed)
     errors = {}
-    weights = iter(analytic)
-    for layer in clone.layers:
-        for name, w in layer.params.items():
-            a = next(weights)
+    for layer in clone.leaf_layers():
+        for name in layer.trainable_weight_names:
+            w, a = layer.params[name], layer.grads[name].copy()
             flat = np.arange(w.size)
             if max_elements is not None and w.size > max_elements:
                 flat = np.sort(rng.choice(w.size, size=int(max_elements), replace=False))
@@ -80,20 +78,18 @@ def check_gradients(model: Any, x: Any, y: Any, eps: float = 1e-6, max_elements:
 
 
 def _float64_copy(model: Any):
-    """The same architecture, weights and loss, in float64."""
-    from rnnkit.sequential import Sequential
+    """The same architecture, weights and losses, in float64."""
+    from rnnkit.models.cloning import clone_model
 
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape or fit it first.")
     with backend.floatx_scope("float64"):
-        clone = Sequential(name=model.name, seed=0)
-        for layer in model.layers:
-            clone.add(type(layer)(**layer.get_config()))
-        clone.build((None, *model.input_shape))
+        clone = clone_model(model)
     clone.set_weights(model.get_weights())
-    for src, dst in zip(model.layers, clone.layers):
+    for src, dst in zip(model.leaf_layers(), clone.leaf_layers()):
         for a, b in zip(sublayers(src), sublayers(dst)):
             if getattr(a, "stateful", False) and a.states is not None:
                 b.states = [s.astype(np.float64) for s in a.states]
-    clone.compile(optimizer="sgd", loss=model.loss)
+    args = model._compile_args
+    clone.compile(optimizer="sgd", loss=args["loss"], loss_weights=args["loss_weights"])
     return clone

@@ -207,8 +207,8 @@ def gradient_flow(model: Any, x: Any, y: Any, jacobian_samples: int | None = 16)
     left as they were. Returns a ``GradientFlow``; see its ``summary()`` and ``plot(path)``.
     """
     model._require_compiled("gradient_flow")
-    x = model._prepare_x(x)
-    y = model._prepare_y(y, len(x))
+    xs = model._prepare_inputs(x)
+    ys = model._prepare_targets(y, len(xs[0]))
     units = list(cells.recurrent_units(model))
     if not units:
         raise ValueError(
@@ -222,7 +222,7 @@ def gradient_flow(model: Any, x: Any, y: Any, jacobian_samples: int | None = 16)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for _, layer in units:
                 layer.record_state_grads = True
-            loss, _ = model._loss_and_backward(x, y, training=False)
+            loss, _, _ = model._loss_and_backward(xs, ys, training=False)
             flows = {key: _layer_flow(key, layer, jacobian_samples) for key, layer in units}
     finally:
         for _, layer in units:

@@ -79,31 +79,33 @@ def find_nonfinite_origin(model: Any, x: Any, y: Any, training: bool = False) ->
     carried states and dropout generators are left as they were.
     """
     model._require_compiled("find_nonfinite_origin")
-    x = model._prepare_x(x)
-    y = model._prepare_y(y, len(x))
+    xs = model._prepare_inputs(x)
+    ys = model._prepare_targets(y, len(xs[0]))
     snapshot = StepSnapshot(model)
     try:
-        return locate(model, x, y, training)
+        return locate(model, xs, ys, training)
     finally:
         snapshot.restore()
 
 
-def locate(model: Any, x: np.ndarray, y: np.ndarray, training: bool) -> NonFiniteReport | None:
-    """The search on prepared arrays (``fit`` calls it on the failed batch)."""
+def locate(model: Any, xs: list, ys: list, training: bool) -> NonFiniteReport | None:
+    """The search on prepared arrays, one per model input and output (``fit`` calls it on the failed batch)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        found, out = _scan_forward(model, x, training)
+        found = _scan_forward(model, xs, training)
         if found is not None:
             return found
-        value, grad = model._loss_value(y, out)
+        run = model._run
+        value, _, grads, fused = model._losses(run, ys)
         if not math.isfinite(value):
             return NonFiniteReport(quantity="loss", value=_value_name(np.array([value])))
-        if not np.isfinite(grad).all():
-            return NonFiniteReport(quantity="gradient of the loss", value=_value_name(grad))
+        for g in [*grads, *fused.values()]:
+            if g is not None and not np.isfinite(g).all():
+                return NonFiniteReport(quantity="gradient of the loss", value=_value_name(g))
         units = list(cells.recurrent_units(model))
         try:
             for _, layer in units:
                 layer.record_state_grads = True
-            return _scan_backward(model, grad)
+            return _scan_backward(model, run, grads, fused)
         finally:
             for _, layer in units:
                 layer.record_state_grads = False
@@ -112,8 +114,8 @@ def locate(model: Any, x: np.ndarray, y: np.ndarray, training: bool) -> NonFinit
 
 # -- forward ------------------------------------------------------------------------
 
-def _scan_forward(model: Any, x: np.ndarray, training: bool) -> tuple[NonFiniteReport | None, np.ndarray]:
-    """``Sequential._forward``, scanning each layer's results as it goes; returns (found, output)."""
+def _scan_forward(model: Any, xs: list, training: bool) -> NonFiniteReport | None:
+    """The model's forward pass, scanning each layer call's results as it goes."""
     found: list[NonFiniteReport] = []
 
     def inspect(layer: Any, out: Any) -> bool:
@@ -122,11 +124,11 @@ def _scan_forward(model: Any, x: np.ndarray, training: bool) -> tuple[NonFiniteR
             found.append(report)
         return report is not None
 
-    out = model._forward(x, training, inspect=inspect)
-    return (found[0] if found else None), out
+    model._forward(xs, training, inspect=inspect)
+    return found[0] if found else None
 
 
-def _scan_layer(layer: Any, out: np.ndarray) -> NonFiniteReport | None:
+def _scan_layer(layer: Any, out: Any) -> NonFiniteReport | None:
     for key, unit in cells.units_of(layer):
         found = _scan_recurrent(key, unit)
         if found is not None:
@@ -135,9 +137,10 @@ def _scan_layer(layer: Any, out: np.ndarray) -> NonFiniteReport | None:
     if isinstance(inner, Dense) and inner._cache is not None and not np.isfinite(inner.logits).all():
         return NonFiniteReport(quantity="pre-activation", value=_value_name(inner.logits),
                                layer=layer.name, layer_class=type(layer).__name__)
-    if not np.isfinite(out).all():
-        return NonFiniteReport(quantity="output", value=_value_name(out), layer=layer.name,
-                               layer_class=type(layer).__name__)
+    for o in (out if isinstance(out, list) else [out]):
+        if not np.isfinite(o).all():
+            return NonFiniteReport(quantity="output", value=_value_name(o), layer=layer.name,
+                                   layer_class=type(layer).__name__)
     return None
 
 
@@ -162,19 +165,21 @@ def _scan_recurrent(key: str, layer: Recurrent) -> NonFiniteReport | None:
 
 # -- backward -----------------------------------------------------------------------
 
-def _scan_backward(model: Any, grad: np.ndarray) -> NonFiniteReport | None:
-    last = model.layers[-1]
-    g = last.backward_from_logits(grad) if model._fused_loss() else last.backward(grad)
-    found = _scan_gradients(last, g)
-    for layer in reversed(model.layers[:-1]):
-        if found is not None or g is None:
-            break
-        g = layer.backward(g)
-        found = _scan_gradients(layer, g)
-    return found
+def _scan_backward(model: Any, run: Any, grads: list, fused: dict) -> NonFiniteReport | None:
+    """The model's backward pass, scanning each layer call's gradients in the order BPTT makes them."""
+    found: list[NonFiniteReport] = []
+
+    def inspect(layer: Any, dx: Any) -> bool:
+        report = _scan_gradients(layer, dx)
+        if report is not None:
+            found.append(report)
+        return report is not None
+
+    model.graph.backward(run, grads, fused, inspect=inspect)
+    return found[0] if found else None
 
 
-def _scan_gradients(layer: Any, dx: np.ndarray | None) -> NonFiniteReport | None:
+def _scan_gradients(layer: Any, dx: Any) -> NonFiniteReport | None:
     for key, unit in cells.units_of(layer):
         sg = unit.state_grads                                                   # (T, B, H), input time order
         T = sg.shape[0]
@@ -188,16 +193,17 @@ def _scan_gradients(layer: Any, dx: np.ndarray | None) -> NonFiniteReport | None
         if not np.isfinite(g).all():
             return NonFiniteReport(quantity=f"gradient of weight '{name}'", value=_value_name(g),
                                    layer=layer.name, layer_class=type(layer).__name__)
-    if dx is not None and not np.isfinite(dx).all():
-        return NonFiniteReport(quantity="gradient with respect to the input", value=_value_name(dx),
-                               layer=layer.name, layer_class=type(layer).__name__)
+    for d in (dx if isinstance(dx, list) else [dx]):
+        if d is not None and not np.isfinite(d).all():
+            return NonFiniteReport(quantity="gradient with respect to the input", value=_value_name(d),
+                                   layer=layer.name, layer_class=type(layer).__name__)
     return None
 
 
 def _oversized_gradient(model: Any) -> NonFiniteReport:
     """All finite, but some gradient element is too large to square in its float type."""
     top = max(((float(np.abs(g).max(initial=0.0)), layer, name, g.dtype)
-               for layer in model.layers for name, g in layer.grads.items()), key=lambda t: t[0])
+               for layer in model.leaf_layers() for name, g in layer.grads.items()), key=lambda t: t[0])
     size, layer, name, dtype = top
     return NonFiniteReport(
         quantity=f"gradient of weight '{name}'", value="inf", layer=layer.name, layer_class=type(layer).__name__,

@@ -26,7 +26,7 @@ class StepSnapshot:
     def __init__(self, model: Any):
         self._states: list[tuple[Any, Any]] = []
         self._rngs: list[tuple[Any, dict]] = []
-        for layer in model.layers:
+        for layer in model.leaf_layers():
             for sub in (layer, *_wrapped(layer)):
                 if getattr(sub, "stateful", False):
                     self._states.append((sub, sub.states))

@@ -40,8 +40,8 @@ Shape = tuple  # a shape without the batch axis; entries are int or None (any le
 
 
 def _snake_case(name: str) -> str:
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)          # Keras': GlobalMaxPooling1D -> global_max_pooling1d
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -211,6 +211,8 @@ class Layer:
         for old, new in pairs:
             if len(old) != len(new):
                 return False
+            if self.input_kind == "int":       # indices (Embedding): any length on every axis
+                continue
             if self.params and old and old[-1] is not None and new[-1] is not None and old[-1] != new[-1]:
                 return False
         return True
@@ -260,6 +262,14 @@ class Layer:
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover
+
+    def backward_call(self, output_grads: list[np.ndarray]) -> tuple[Any, dict[str, Any]]:
+        """Backward as the model engine calls it: one gradient per output (zeros where none arrived).
+
+        Returns the gradient of the input(s) and, for tensors given as keyword arguments (a recurrent
+        layer's ``initial_state``), ``{argument name: gradient(s)}``.
+        """
+        return self.backward(output_grads[0] if len(output_grads) == 1 else output_grads), {}
 
     # -- one call's state -------------------------------------------------------
     def get_call_state(self) -> Any:

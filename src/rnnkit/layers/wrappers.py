@@ -58,6 +58,7 @@ class TimeDistributed(Layer):
         self.layer.build(tuple(input_shape[1:]))
         self.params = self.layer.params                   # the same arrays: updates reach the inner layer
         self.grads = self.layer.grads
+        self.regularizers, self.constraints = self.layer.regularizers, self.layer.constraints
         self.output_shape = self.compute_output_shape(self.input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -194,6 +195,12 @@ class Bidirectional(Layer):
             sub.build(input_shape)
         self.params = {**{f"forward/{k}": v for k, v in self.forward_layer.params.items()},
                        **{f"backward/{k}": v for k, v in self.backward_layer.params.items()}}
+        self._collect_grads()
+        # the directions' penalties and projections, under the names their weights have here
+        for attr in ("regularizers", "constraints"):
+            setattr(self, attr, {f"{prefix}/{k}": v for prefix, sub in (("forward", self.forward_layer),
+                                                                        ("backward", self.backward_layer))
+                                 for k, v in getattr(sub, attr).items()})
         self.output_shape = self.compute_output_shape(self.input_shape)
 
     def _collect_grads(self):
@@ -291,6 +298,12 @@ class Bidirectional(Layer):
         dx_b = self.backward_layer.backward(dyb, ds[n:])
         self._collect_grads()
         return None if dx_f is None else dx_f + dx_b
+
+    def backward_call(self, output_grads):
+        n_out = 2 if self.merge_mode is None else 1
+        dy = output_grads[0] if n_out == 1 else output_grads[:2]
+        dx = self.backward(dy, dstates=output_grads[n_out:] if self.return_state else None)
+        return dx, {"initial_state": self.initial_state_grads}
 
     @property
     def initial_state_grads(self):
