@@ -28,3 +28,10 @@ def float64():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _no_global_seed_leaks():
+    """A test (or a README example) that calls rnnkit.utils.set_random_seed does not seed the tests after it."""
+    yield
+    rnnkit.backend._seed_sequence = None

@@ -140,6 +140,28 @@ def bidirectional_states(rng):
     return model, rng.normal(size=(B, T, D)), rng.normal(size=(B, 2))
 
 
+def regularized(rng):
+    """Every kind of penalty: on kernels, recurrent kernels, biases and outputs, inside a wrapper too."""
+    from rnnkit.regularizers import L1, L1L2, L2
+
+    inp = Input((T, D))
+    h = LSTM(H, return_sequences=True, kernel_regularizer="l2", recurrent_regularizer=L1(0.02),
+             bias_regularizer=L1L2(0.01, 0.03), activity_regularizer=L2(0.05), seed=26)(inp)
+    h = Bidirectional(GRU(3, kernel_regularizer=L2(0.1), recurrent_regularizer="l1", seed=27))(h)
+    out = Dense(2, kernel_regularizer=L2(0.2), bias_regularizer="l2", activity_regularizer=L1(0.1), seed=28)(h)
+    model = Model(inp, out)
+    model.compile("sgd", "mse")
+    return model, rng.normal(size=(B, T, D)), rng.normal(size=(B, 2))
+
+
+def from_logits(rng):
+    inp = Input((T, D))
+    logits = Dense(4, seed=29)(SimpleRNN(H, seed=30)(inp))
+    model = Model(inp, logits)
+    model.compile("sgd", rnnkit.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, rng.normal(size=(B, T, D)), rng.integers(0, 4, size=B)
+
+
 GRAPHS = {
     "branch_and_merge": branch_and_merge,
     "shared_layers": shared_layers,
@@ -151,6 +173,8 @@ GRAPHS = {
     "two_outputs": two_outputs,
     "state_from_a_layer": state_from_a_layer,
     "bidirectional_states": bidirectional_states,
+    "regularized": regularized,
+    "from_logits": from_logits,
 }
 
 
@@ -160,6 +184,21 @@ def test_graph_gradients_match_finite_differences(name, rng):
     model, x, y = GRAPHS[name](rng)
     grads = check_model(model, x, y)
     assert all(np.abs(g).max() > 0 for g in grads), "some weight got no gradient"
+
+
+@pytest.mark.usefixtures("float64")
+def test_regularization_is_in_the_loss_as_keras_computes_it(rng):
+    """loss = data loss + sum of weight penalties + sum of activity penalties / batch size."""
+    model, x, y = regularized(rng)
+    lstm, bidir, dense = (layer for layer in model.layers[1:])
+    penalty = sum(reg(layer.params[name]) for layer in (lstm, bidir, dense) for name, reg in layer.regularizers.items())
+    assert set(bidir.regularizers) == {"forward/kernel", "forward/recurrent_kernel", "backward/kernel",
+                                       "backward/recurrent_kernel"}
+    h = lstm(x)
+    out = model.predict(x, verbose=0)
+    activity = lstm.activity_regularizer(h) / B + dense.activity_regularizer(out) / B
+    data = float(np.mean((out - y) ** 2))
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(data + penalty + activity, rel=1e-12)
 
 
 @pytest.mark.usefixtures("float64")
@@ -343,6 +382,15 @@ def test_fit_with_wrong_number_or_names_of_arrays_says_what_was_expected(rng):
         model.predict([np.zeros((4, 3)), np.zeros((4, 5))], verbose=0)
     with pytest.raises(ValueError, match="same number of samples"):
         model.predict([np.zeros((4, 3)), np.zeros((5, 2))], verbose=0)
+
+
+def test_predict_shows_a_progress_bar_by_default_as_keras(capsys, rng):
+    inp = Input((D,))
+    model = Model(inp, Dense(2)(inp))
+    model.predict(rng.normal(size=(70, D)))
+    assert "3/3 [==============================]" in capsys.readouterr().out
+    model.predict(rng.normal(size=(70, D)), verbose=0)
+    assert capsys.readouterr().out == ""
 
 
 def test_fit_before_compile_is_a_value_error():

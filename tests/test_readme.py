@@ -17,12 +17,18 @@ def test_readme_has_rnnkit_examples():
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index, capsys):
+def test_readme_example_runs(index, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                      # examples that save files write them here
     exec(compile(BLOCKS[index], f"README block {index}", "exec"), {"__name__": "__readme__"})
     out = capsys.readouterr().out
     if "validation accuracy" in BLOCKS[index]:
         assert float(out.strip().split()[-1]) >= 0.8
     if "tagging accuracy" in BLOCKS[index]:
         assert float(out.strip().split()[-1]) >= 0.9
+    if "decoded exactly" in BLOCKS[index]:             # the seq2seq example: most training pairs come back
+        exact, total = map(int, out.strip().splitlines()[-1].split()[-1].split("/"))
+        assert exact >= 0.3 * total
+    if "check_gradients" in BLOCKS[index]:
+        assert float(out.strip().splitlines()[-1].split()[-1]) < 1e-6
     if "generated_text" in BLOCKS[index]:
         assert out.strip().splitlines()[-1].startswith("This is G")

@@ -21,6 +21,7 @@ from rnnkit import (  # noqa: E402
     models,
     optimizers,
     regularizers,
+    utils,
 )
 from rnnkit.backend import floatx, set_floatx  # noqa: E402
 from rnnkit.errors import (  # noqa: E402
@@ -40,6 +41,6 @@ __all__ = [
     "__version__", "Input", "Model", "Sequential", "load_model", "floatx", "set_floatx", "one_hot",
     "CharVocabulary", "sliding_windows", "char_dataset", "generate_text",
     "activations", "callbacks", "constraints", "datasets", "diagnostics", "initializers", "layers", "losses",
-    "metrics", "models", "optimizers", "regularizers",
+    "metrics", "models", "optimizers", "regularizers", "utils",
     "RnnkitError", "ModelFileError", "ModelFileNotFoundError", "NotCompiledError", "NonFiniteError",
 ]

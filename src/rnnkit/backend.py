@@ -49,3 +49,28 @@ class floatx_scope:
     def __exit__(self, *exc):
         set_floatx(self.previous)
         return False
+
+
+# -- Keras' set_random_seed: an opt-in seed for everything not given a seed of its own ----------------
+
+_seed_sequence: np.random.SeedSequence | None = None
+
+
+def set_random_seed(seed: int) -> None:
+    """Make every layer built from now on without a ``seed=`` of its own (and the shuffling of every model
+    made from now on) reproducible, as ``keras.utils.set_random_seed`` does.
+
+    Each layer takes the next seed of one stream started from ``seed``, so a program that builds its
+    layers in the same order gets the same weights. Without a call, such layers draw fresh entropy.
+    """
+    global _seed_sequence
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    _seed_sequence = np.random.SeedSequence(int(seed))
+
+
+def next_seed() -> list[int] | None:
+    """The next seed of the stream ``set_random_seed`` started, or None if it was never called."""
+    if _seed_sequence is None:
+        return None
+    return [int(v) for v in _seed_sequence.spawn(1)[0].generate_state(2)]

@@ -203,6 +203,9 @@ _TABLE = {
 }
 
 
+_TABLE.update({"uniform": RandomUniform, "normal": RandomNormal})   # Keras' short names
+
+
 def get(identifier: Any) -> Initializer:
     """Return an initializer for a name (``"glorot_uniform"``), a saved config or an instance."""
     if isinstance(identifier, dict):

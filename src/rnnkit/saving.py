@@ -113,7 +113,7 @@ def _write_atomically(blob: bytes, path) -> None:
 
 
 def _weight_tensors(model) -> dict[str, np.ndarray]:
-    return {name: np.ascontiguousarray(w) for name, w in zip(weight_names(model), model.weights)}
+    return {name: np.array(w, order="C") for name, w in zip(weight_names(model), model.weights)}
 
 
 def save_model(model, path: str | os.PathLike) -> None:
@@ -128,7 +128,7 @@ def save_model(model, path: str | os.PathLike) -> None:
         metadata["compile_config"] = json.dumps(compile_config)
         if model.optimizer.iterations:
             for key, value in model.optimizer.get_state().items():
-                tensors[f"optimizer/{key}"] = np.ascontiguousarray(value)
+                tensors[f"optimizer/{key}"] = np.array(value, order="C")
     _write_atomically(st_save(tensors, metadata=metadata), path)
 
 

@@ -7,6 +7,9 @@ from typing import Any
 import numpy as np
 
 from rnnkit import backend
+from rnnkit.backend import set_random_seed
+
+__all__ = ["one_hot", "set_random_seed"]
 
 
 def one_hot(indices: Any, depth: int, dtype: Any = None) -> np.ndarray:

@@ -8,12 +8,13 @@ a float64 copy of the model, so the model itself is not touched.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
-from rnnkit import backend
 from rnnkit.diagnostics.cells import sublayers
+from rnnkit.layers.base import Layer
 
 
 def check_gradients(model: Any, x: Any, y: Any, eps: float = 1e-6, max_elements: int | None = None,
@@ -78,18 +79,47 @@ def check_gradients(model: Any, x: Any, y: Any, eps: float = 1e-6, max_elements:
 
 
 def _float64_copy(model: Any):
-    """The same architecture, weights and losses, in float64."""
-    from rnnkit.models.cloning import clone_model
+    """The same model, weights and losses, in float64: a deep copy whose weights are converted.
 
+    Copying (rather than rebuilding from configs) also works for a user's own layers and cells. A
+    layer may hold its weights under other names too (``self.kernel = self.add_weight(...)``): every
+    reference to a converted array, in any layer or cell of the copy, is pointed at the new one.
+    """
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape or fit it first.")
-    with backend.floatx_scope("float64"):
-        clone = clone_model(model)
-    clone.set_weights(model.get_weights())
-    for src, dst in zip(model.leaf_layers(), clone.leaf_layers()):
-        for a, b in zip(sublayers(src), sublayers(dst)):
-            if getattr(a, "stateful", False) and a.states is not None:
-                b.states = [s.astype(np.float64) for s in a.states]
+    clone = copy.deepcopy(model)
+    converted: dict[int, np.ndarray] = {}
+    for layer in clone.leaf_layers():
+        for value in layer.params.values():
+            converted.setdefault(id(value), value.astype(np.float64))
+    seen: set[int] = set()
+
+    def repoint(obj: Any) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        for name, value in vars(obj).items():
+            if isinstance(value, np.ndarray) and id(value) in converted:
+                setattr(obj, name, converted[id(value)])
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    if isinstance(v, np.ndarray) and id(v) in converted:
+                        value[k] = converted[id(v)]
+                    elif isinstance(v, Layer):
+                        repoint(v)
+            elif isinstance(value, (list, tuple)):
+                for v in value:
+                    if isinstance(v, Layer):
+                        repoint(v)
+            elif isinstance(value, Layer):
+                repoint(value)
+
+    for layer in clone.leaf_layers():
+        repoint(layer)
+        layer.grads = {k: np.zeros(layer.params[k].shape) for k in layer.grads}
+        for sub in sublayers(layer):
+            if getattr(sub, "stateful", False) and sub.states is not None:
+                sub.states = [s.astype(np.float64) for s in sub.states]
     args = model._compile_args
     clone.compile(optimizer="sgd", loss=args["loss"], loss_weights=args["loss_weights"])
     return clone

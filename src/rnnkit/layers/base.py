@@ -137,6 +137,8 @@ class Layer:
         """The generator behind this layer's initial weights (and dropout masks)."""
         if self.seed is not None:
             return np.random.default_rng(self.seed)
+        if self.fallback_seed is None:                 # rnnkit.utils.set_random_seed, if it was called
+            self.fallback_seed = backend.next_seed()
         return np.random.default_rng(self.fallback_seed)
 
     # -- building ---------------------------------------------------------------

@@ -84,7 +84,7 @@ class Model(Layer):
         self._run: Run | None = None
         self._graph: Graph | None = None
         self._fused: dict | None = None
-        self._shuffle_rng = np.random.default_rng(None if seed is None else [self.seed, 2**31 - 1])
+        self._shuffle_rng = np.random.default_rng(backend.next_seed() if seed is None else [self.seed, 2**31 - 1])
         if inputs is None and outputs is None and type(self) is not Model:
             return                                       # a subclass (Sequential) sets its graph itself
         if inputs is None or outputs is None:

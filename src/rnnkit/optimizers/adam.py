@@ -35,9 +35,9 @@ class Adam(Optimizer):
         self.amsgrad = bool(amsgrad)
 
     def _init_slots(self, param):
-        slots = {"m": param * 0, "v": param * 0}
+        slots = {"m": np.zeros_like(param), "v": np.zeros_like(param)}
         if self.amsgrad:
-            slots["v_hat"] = param * 0
+            slots["v_hat"] = np.zeros_like(param)
         return slots
 
     def _delta(self, grad, slots):

@@ -26,11 +26,11 @@ class RMSprop(Optimizer):
         self.centered = bool(centered)
 
     def _init_slots(self, param):
-        slots = {"velocity": param * 0}
+        slots = {"velocity": np.zeros_like(param)}
         if self.momentum:
-            slots["momentum"] = param * 0
+            slots["momentum"] = np.zeros_like(param)
         if self.centered:
-            slots["average_grad"] = param * 0
+            slots["average_grad"] = np.zeros_like(param)
         return slots
 
     def _delta(self, grad, slots):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from rnnkit.optimizers.base import Optimizer
 
 
@@ -22,7 +24,7 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def _init_slots(self, param):
-        return {"momentum": param * 0} if self.momentum else {}
+        return {"momentum": np.zeros_like(param)} if self.momentum else {}
 
     def _delta(self, grad, slots):
         lr = self.learning_rate
