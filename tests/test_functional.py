@@ -408,3 +408,23 @@ def test_model_without_weights_trains_without_error_and_warns():
     with pytest.warns(UserWarning, match="no trainable weights"):
         history = model.fit(x, y, epochs=2, verbose=0)
     assert history.history["loss"] == [1.0, 1.0]
+
+
+def test_diagnostics_see_the_recurrent_layers_of_a_graph(rng):
+    """gradient_flow and the NaN origin search work on functional models: the encoder's gradient includes
+    what comes back through the state it gives the decoder, and a NaN is traced to the layer that made it."""
+    from rnnkit.diagnostics import find_nonfinite_origin, gradient_flow
+
+    a, b = Input((T, D)), Input((T, D))
+    h = LSTM(H, name="encoder", seed=0)(a)
+    out = Dense(1, seed=2)(GRU(H, name="decoder", seed=1)(b, initial_state=h))
+    model = Model([a, b], out)
+    model.compile("sgd", "mse")
+    x, y = [rng.normal(size=(B, T, D)), rng.normal(size=(B, T, D))], rng.normal(size=(B, 1))
+    flow = gradient_flow(model, x, y)
+    assert set(flow.layers) == {"encoder", "decoder"}
+    assert flow.layers["encoder"].norms[-1] > 0            # the decoder's gradient reached the encoder
+    assert find_nonfinite_origin(model, x, y) is None
+    model.get_layer("decoder").params["kernel"][0, 0] = np.inf
+    report = find_nonfinite_origin(model, x, y)
+    assert report.layer == "decoder" and report.step == 0

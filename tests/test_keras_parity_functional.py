@@ -207,3 +207,34 @@ def test_two_outputs_log_per_output_losses_and_metrics_like_keras():
     assert isinstance(r_pred, list) and len(r_pred) == 2
     for a, b in zip(r_pred, k_pred):
         assert rel_err(a, b) <= RTOL
+
+
+# -- regularization inside wrappers ----------------------------------------------------------------------
+
+def wrapped_regularizers(lib):
+    reg = lib.regularizers
+    inputs = lib.Input(shape=(5, 3))
+    x = lib.layers.Bidirectional(lib.layers.LSTM(4, return_sequences=True, kernel_regularizer=reg.L2(0.1),
+                                                 activity_regularizer=reg.L1(0.05)))(inputs)
+    x = lib.layers.TimeDistributed(lib.layers.Dense(2, activity_regularizer=reg.L2(0.2),
+                                                    bias_regularizer=reg.L1(0.3)))(x)
+    model = lib.Model(inputs, lib.layers.Dense(1)(lib.layers.Flatten()(x)))
+    model.compile("sgd", "mse")
+    return model
+
+
+def test_regularizers_inside_wrappers_count_as_in_keras():
+    """Weight and activity penalties of layers inside Bidirectional and TimeDistributed: the loss Keras
+    reports and the training after it. (Keras 3 leaves out the activity penalty of a layer inside
+    TimeDistributed, which runs the layer's call directly; so does rnnkit.)"""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(8, 5, 3)).astype("float32")
+    y = rng.normal(size=(8, 1)).astype("float32")
+    keras.utils.set_random_seed(3)
+    km, rm = wrapped_regularizers(keras), wrapped_regularizers(rnnkit)
+    rm.set_weights([w + 0.1 for w in km.get_weights()])           # non-zero biases: every penalty counts
+    km.set_weights(rm.get_weights())
+    assert rel_err(rm.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0)) <= RTOL
+    kh = km.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+    rh = rm.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+    assert rel_err(rh["loss"], kh["loss"]) <= RTOL

@@ -175,7 +175,7 @@ def bench_shape(s: Shape, peak: float, pairs: int, rows: list[Row]) -> None:
     reps = max(1, int(0.05 / max(work / (peak * 1e9), 1e-5)))
     a, b, r = paired(lambda: model.train_on_batch(x, y), torch_train, pairs, reps)
     rows.append(Row(s.name, "train", a, "pytorch", b, r, s.flops(True) / a / 1e6, s.flops(True) / a / 1e6 / peak))
-    a, b, r = paired(lambda: model.predict(x, batch_size=s.B), torch_predict, pairs, reps * 2)
+    a, b, r = paired(lambda: model.predict(x, batch_size=s.B, verbose=0), torch_predict, pairs, reps * 2)
     rows.append(Row(s.name, "predict", a, "pytorch", b, r, s.flops(False) / a / 1e6, s.flops(False) / a / 1e6 / peak))
 
 

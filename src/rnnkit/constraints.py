@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.registry import resolve
+from rnnkit.registry import from_config, resolve
 
 EPSILON = 1e-7  # Keras' backend epsilon
 
@@ -165,15 +165,4 @@ def deserialize(config: Any) -> Constraint | None:
     """The inverse of ``serialize``; Keras' own ``{"class_name": "MaxNorm", ...}`` dicts load too."""
     if not isinstance(config, dict):
         return get(config)
-    name = config.get("class_name")
-    key = _CLASS_NAMES.get(name, name.lower() if isinstance(name, str) else None)
-    cls = _TABLE.get(key)
-    if cls is None:
-        raise ValueError(f"Unknown constraint {name!r}. Valid constraint names are: {', '.join(sorted(_TABLE))}.")
-    args = config.get("config", {})
-    if not isinstance(args, dict):
-        raise TypeError(f"The config of constraint {name!r} must be a dict, got {args!r}.")
-    try:
-        return cls(**args)
-    except TypeError as exc:
-        raise ValueError(f"Invalid config for constraint {name!r}: {exc}.") from None
+    return from_config("constraint", config, _TABLE, _CLASS_NAMES)

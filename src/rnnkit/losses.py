@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.registry import resolve
+from rnnkit.registry import from_config, resolve
 
 EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
 REDUCTIONS = ("sum_over_batch_size",)
@@ -366,15 +366,4 @@ def deserialize(config: Any) -> Loss:
     """The inverse of ``serialize`` (a name is accepted too)."""
     if not isinstance(config, dict):
         return get(config)
-    name = config.get("class_name")
-    key = _CLASS_NAMES.get(name, name.lower() if isinstance(name, str) else None)
-    cls = _TABLE.get(key)
-    if cls is None:
-        raise ValueError(f"Unknown loss {name!r}. Valid loss names are: {', '.join(sorted(_TABLE))}.")
-    args = config.get("config", {})
-    if not isinstance(args, dict):
-        raise TypeError(f"The config of loss {name!r} must be a dict, got {args!r}.")
-    try:
-        return cls(**args)
-    except TypeError as exc:
-        raise ValueError(f"Invalid config for loss {name!r}: {exc}.") from None
+    return from_config("loss", config, _TABLE, _CLASS_NAMES)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import losses as losses_module
+from rnnkit.registry import from_config
 
 
 class Metric:
@@ -163,15 +164,4 @@ def deserialize(config: Any) -> Metric:
     if not isinstance(config, dict):
         raise TypeError(f"Expected a metric config {{'class_name', 'config'}}, got {type(config).__name__}: "
                         f"{config!r}.")
-    name = config.get("class_name")
-    key = _CLASS_NAMES.get(name, name.lower() if isinstance(name, str) else None)
-    cls = _TABLE.get(key) or _ALIASES.get(key)
-    if cls is None:
-        raise ValueError(f"Unknown metric {name!r}. Valid metric names are: {', '.join(sorted(_TABLE))}.")
-    args = config.get("config", {})
-    if not isinstance(args, dict):
-        raise TypeError(f"The config of metric {name!r} must be a dict, got {args!r}.")
-    try:
-        return cls(**args)
-    except TypeError as exc:
-        raise ValueError(f"Invalid config for metric {name!r}: {exc}.") from None
+    return from_config("metric", config, {**_TABLE, **_ALIASES}, _CLASS_NAMES)

@@ -28,3 +28,24 @@ def resolve(kind: str, identifier: Any, table: Mapping[str, Callable[[], Any]], 
         f"Expected a {kind} name (str) or a {base.__name__} instance, "
         f"got {type(identifier).__name__}: {identifier!r}."
     )
+
+
+def from_config(kind: str, config: dict, table: Mapping[str, Callable[..., Any]],
+                class_names: Mapping[str, str]) -> Any:
+    """An instance from a serialised ``{"class_name": name, "config": {...}}``.
+
+    ``name`` is looked up in ``table`` (``class_names`` maps Keras' class names, such as ``"MaxNorm"``,
+    to the table's), and the class is called with the config's arguments.
+    """
+    name = config.get("class_name")
+    key = class_names.get(name, name.lower() if isinstance(name, str) else None)
+    cls = table.get(key)
+    if cls is None:
+        raise ValueError(f"Unknown {kind} {name!r}. Valid {kind} names are: {', '.join(sorted(table))}.")
+    args = config.get("config", {})
+    if not isinstance(args, dict):
+        raise TypeError(f"The config of {kind} {name!r} must be a dict, got {args!r}.")
+    try:
+        return cls(**args)
+    except TypeError as exc:
+        raise ValueError(f"Invalid config for {kind} {name!r}: {exc}.") from None

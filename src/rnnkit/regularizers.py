@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.registry import resolve
+from rnnkit.registry import from_config, resolve
 
 
 def _factor(name: str, value: Any) -> float:
@@ -144,15 +144,4 @@ def deserialize(config: Any) -> Regularizer | None:
     """The inverse of ``serialize``; Keras' own ``{"class_name": "L2", ...}`` dicts load too."""
     if not isinstance(config, dict):
         return get(config)
-    name = config.get("class_name")
-    key = _CLASS_NAMES.get(name, name.lower() if isinstance(name, str) else None)
-    cls = {c.name: c for c in _CLASSES}.get(key)
-    if cls is None:
-        raise ValueError(f"Unknown regularizer {name!r}. Valid regularizer names are: {', '.join(sorted(_TABLE))}.")
-    args = config.get("config", {})
-    if not isinstance(args, dict):
-        raise TypeError(f"The config of regularizer {name!r} must be a dict, got {args!r}.")
-    try:
-        return cls(**args)
-    except TypeError as exc:
-        raise ValueError(f"Invalid config for regularizer {name!r}: {exc}.") from None
+    return from_config("regularizer", config, {c.name: c for c in _CLASSES}, _CLASS_NAMES)

@@ -24,14 +24,9 @@ class StepSnapshot:
     __slots__ = ("_states", "_rngs")
 
     def __init__(self, model: Any):
-        self._states: list[tuple[Any, Any]] = []
-        self._rngs: list[tuple[Any, dict]] = []
-        for layer in model.leaf_layers():
-            for sub in (layer, *_wrapped(layer)):
-                if getattr(sub, "stateful", False):
-                    self._states.append((sub, sub.states))
-                if _draws_masks(sub):
-                    self._rngs.append((sub._rng, sub._rng.bit_generator.state))
+        stateful, random = _targets(model)
+        self._states = [(sub, sub.states) for sub in stateful]
+        self._rngs = [(sub._rng, sub._rng.bit_generator.state) for sub in random]
 
     def restore(self) -> None:
         for layer, states in self._states:
@@ -40,9 +35,24 @@ class StepSnapshot:
             rng.bit_generator.state = state
 
 
+def _targets(model: Any) -> tuple[list, list]:
+    """The stateful layers and those that draw dropout masks, found once per model graph (a step
+    takes a snapshot, so the search is kept on the model until its graph changes)."""
+    found = getattr(model, "_snapshot_targets", None)
+    if found is None:
+        subs = [sub for layer in model.leaf_layers() for sub in (layer, *_wrapped(layer))]
+        found = ([sub for sub in subs if getattr(sub, "stateful", False)], [sub for sub in subs if _draws_masks(sub)])
+        if getattr(model, "_graph", None) is not None:
+            model._snapshot_targets = found
+    return found
+
+
 def _wrapped(layer: Any) -> tuple:
-    """The layers inside a wrapper (Bidirectional's two directions, TimeDistributed's layer)."""
+    """The layers inside a wrapper (Bidirectional's two directions, TimeDistributed's layer, an RNN's
+    cell and the cells of a stack), whose carried states or dropout generators a step may change."""
     if hasattr(layer, "forward_layer"):
         return (layer.forward_layer, layer.backward_layer)
-    inner = getattr(layer, "layer", None)
-    return () if inner is None else (inner,)
+    inner = getattr(layer, "layer", None) or getattr(layer, "cell", None)
+    if inner is None:
+        return ()
+    return (inner, *_wrapped(inner), *getattr(inner, "cells", ()))

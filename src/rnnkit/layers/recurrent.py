@@ -174,16 +174,7 @@ class Recurrent(Layer):
 
     def forward(self, x, training=False, initial_state=None, mask=None):
         B, T, D = x.shape
-        x_tm = x.transpose(1, 0, 2)                       # (T, B, D)
-        if self.go_backwards:
-            x_tm = x_tm[::-1]
-        x_tm = np.ascontiguousarray(x_tm, dtype=self.dtype)
-        self._mask_tm = None
-        if mask is not None:
-            m = np.asarray(mask, dtype=bool).T            # (T, B)
-            if m.shape != (T, B):
-                raise ValueError(f"Layer '{self.name}' got a mask of shape {np.shape(mask)}, expected ({B}, {T}).")
-            self._mask_tm = np.ascontiguousarray(m[::-1] if self.go_backwards else m)[:, :, None]  # (T, B, 1)
+        x_tm = self._time_major(x, mask)                  # (T, B, D), in reading order
         self._in_mask = self._rec_mask = None
         if training and self.dropout:
             self._in_mask = self._dropout_mask((B, D), self.dropout, x_tm.dtype)
@@ -194,16 +185,40 @@ class Recurrent(Layer):
         h_seq, final_states = self.run_forward(x_tm, states0)
         if self.stateful:
             self.states = [s.copy() for s in final_states]
+        out = self._layer_output(h_seq, final_states[0])
+        return [out, *final_states] if self.return_state else out
+
+    def _time_major(self, x: np.ndarray, mask: Any) -> np.ndarray:
+        """``x (B, T, D)`` as a contiguous ``(T, B, D)`` in reading order; the mask kept in ``_mask_tm``."""
+        B, T, D = x.shape
+        x_tm = x.transpose(1, 0, 2)                       # (T, B, D)
+        if self.go_backwards:
+            x_tm = x_tm[::-1]
+        x_tm = np.ascontiguousarray(x_tm, dtype=self.dtype)
+        self._mask_tm = None
+        if mask is not None:
+            m = np.asarray(mask, dtype=bool).T            # (T, B)
+            if m.shape != (T, B):
+                raise ValueError(f"Layer '{self.name}' got a mask of shape {np.shape(mask)}, expected ({B}, {T}).")
+            self._mask_tm = np.ascontiguousarray(m[::-1] if self.go_backwards else m)[:, :, None]  # (T, B, 1)
+        return x_tm
+
+    def _layer_output(self, seq: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """The output: the sequence ``(T, B, H) -> (B, T, H)`` or the ``last (B, H)``, masked as Keras does."""
         out_mask = self._output_mask()
         if self.return_sequences:
             if out_mask is not None:
-                h_seq = h_seq * out_mask
-            out = h_seq.transpose(1, 0, 2)                # (B, T, H)
-        else:
-            out = final_states[0]                         # (B, H): the last unmasked output
-            if out_mask is not None:
-                out = out * out_mask[-1]
-        return [out, *final_states] if self.return_state else out
+                seq = seq * out_mask
+            return seq.transpose(1, 0, 2)                 # (B, T, H)
+        return last if out_mask is None else last * out_mask[-1]   # (B, H): the last unmasked output
+
+    def _output_grads(self, dy: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(dL/d sequence (T, B, H) or None, dL/d last output (B, H) or None)``: ``_layer_output`` reversed."""
+        out_mask = self._output_mask()
+        if self.return_sequences:
+            dy_seq = dy.transpose(1, 0, 2)                # (T, B, H)
+            return (dy_seq if out_mask is None else dy_seq * out_mask), None
+        return None, (dy if out_mask is None else dy * out_mask[-1])
 
     def _output_mask(self) -> np.ndarray | None:
         """Which outputs are real, as Keras computes them: (T, B, 1) or None.
@@ -225,16 +240,9 @@ class Recurrent(Layer):
         The gradient with respect to the initial states is left in ``initial_state_grads``.
         """
         dfinal = [None] * self.n_states if dstates is None else list(dstates)
-        out_mask = self._output_mask()
-        if self.return_sequences:
-            dh_seq = dy.transpose(1, 0, 2)                # (T, B, H)
-            if out_mask is not None:
-                dh_seq = dh_seq * out_mask
-        else:
-            dh_seq = None
-            if out_mask is not None:
-                dy = dy * out_mask[-1]
-            dfinal[0] = dy if dfinal[0] is None else dfinal[0] + dy
+        dh_seq, d_last = self._output_grads(dy)
+        if d_last is not None:                            # the output is the final state h_T
+            dfinal[0] = d_last if dfinal[0] is None else dfinal[0] + d_last
         dx_tm, self.initial_state_grads = self.run_backward(dh_seq, dfinal)
         if self.state_grads is not None and self.go_backwards:
             self.state_grads = self.state_grads[::-1]     # (T, B, H) in time order, like the input

@@ -208,31 +208,13 @@ class RNN(Recurrent):
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x, training=False, initial_state=None, mask=None):
-        B, T, D = x.shape
-        x_tm = x.transpose(1, 0, 2)                         # (T, B, D)
-        if self.go_backwards:
-            x_tm = x_tm[::-1]
-        x_tm = np.ascontiguousarray(x_tm, dtype=self.dtype)
-        self._mask_tm = None
-        if mask is not None:
-            m = np.asarray(mask, dtype=bool).T              # (T, B)
-            if m.shape != (T, B):
-                raise ValueError(f"Layer '{self.name}' got a mask of shape {np.shape(mask)}, expected ({B}, {T}).")
-            self._mask_tm = np.ascontiguousarray(m[::-1] if self.go_backwards else m)[:, :, None]  # (T, B, 1)
-        states0 = self._initial_states(B, x_tm.dtype, initial_state)
+        x_tm = self._time_major(x, mask)                    # (T, B, D); a cell draws its own dropout masks
+        states0 = self._initial_states(x.shape[0], x_tm.dtype, initial_state)
         self._training = bool(training)
         y_seq, final_states = self.run_forward(x_tm, states0)
         if self.stateful:
             self.states = [s.copy() for s in final_states]
-        out_mask = self._output_mask()
-        if self.return_sequences:
-            if out_mask is not None:
-                y_seq = y_seq * out_mask
-            out = y_seq.transpose(1, 0, 2)                  # (B, T, O)
-        else:
-            out = y_seq[-1]                                 # (B, O): the output of the last real step
-            if out_mask is not None:
-                out = out * out_mask[-1]
+        out = self._layer_output(y_seq, y_seq[-1])          # a cell's output need not be its first state
         return [out, *pack(iter(final_states), self.state_structure)] if self.return_state else out
 
     def _call_cell(self, x_t: np.ndarray, states: list) -> tuple:
@@ -287,15 +269,7 @@ class RNN(Recurrent):
                                       "a cell used in training writes backward(d_output, d_states) -> (d_inputs, "
                                       "d_states) for one step, setting self.grads[name] for each weight.")
         dfinal = flatten_states(dstates, self.state_structure, f"The state gradients of layer '{self.name}'")
-        out_mask = self._output_mask()
-        d_last = None
-        if self.return_sequences:
-            dy_seq = dy.transpose(1, 0, 2)                  # (T, B, O)
-            if out_mask is not None:
-                dy_seq = dy_seq * out_mask
-        else:
-            dy_seq = None
-            d_last = dy if out_mask is None else dy * out_mask[-1]
+        dy_seq, d_last = self._output_grads(dy)
         dx_tm, dstates0 = self.run_backward(dy_seq, dfinal, d_last)
         self.initial_state_grads = pack(iter(dstates0), self.state_structure)
         if dx_tm is None:                                   # the model's first layer: not needed

@@ -40,6 +40,8 @@ class TimeDistributed(Layer):
             raise ValueError(
                 "TimeDistributed applies a layer to each step; wrap a Dense-like layer, not a recurrent one."
             )
+        # the wrapped layer's activity_regularizer is not applied: Keras 3 runs the wrapped layer's call
+        # directly, step by step, which leaves it out, and rnnkit gives Keras' numbers
         self._bt: tuple[int, int] | None = None
 
     def check_input_shape(self, input_shape):
@@ -161,6 +163,18 @@ class Bidirectional(Layer):
                 raise ValueError(f"Forward and backward layers must agree on {attr}.")
         if forward_layer.stateful:
             raise ValueError("Bidirectional does not support stateful layers.")
+        regs = (forward_layer.activity_regularizer, backward_layer.activity_regularizer)
+        if any(r is not None for r in regs):
+            # with concat (or no merge) the penalty of the merged outputs is the sum of the two directions',
+            # which is what Keras adds; after sum, ave or mul it is not
+            from rnnkit import regularizers
+
+            if merge_mode not in ("concat", None) or regularizers.serialize(regs[0]) != regularizers.serialize(regs[1]):
+                raise ValueError(
+                    "Bidirectional supports an activity_regularizer on the wrapped layer only with merge_mode='concat' "
+                    f"or None and the same one on both directions; got merge_mode={merge_mode!r} and {regs}."
+                )
+            self.activity_regularizer = regs[0]
         self.forward_layer, self.backward_layer = forward_layer, backward_layer
         self.merge_mode = merge_mode
         self.return_sequences = forward_layer.return_sequences

@@ -15,6 +15,7 @@ calls' weight gradients, and a call whose outputs get no gradient is skipped.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -125,6 +126,16 @@ class Graph:
                         f"'{node.layer.name}', cannot be computed from the model's inputs [{given}]."
                     )
             computable.update(t.id for t in node.outputs)
+
+    @cached_property
+    def regularized(self) -> list[Layer]:
+        """The leaf layers with weight penalties (set when they were built, before the graph was)."""
+        return [layer for layer in self.leaf_layers() if layer.regularizers]
+
+    @cached_property
+    def constrained(self) -> list[Layer]:
+        """The leaf layers with weight constraints."""
+        return [layer for layer in self.leaf_layers() if layer.constraints]
 
     def leaf_layers(self) -> list[Layer]:
         """Every layer that owns weights directly (nested models are opened), each once, in layer order."""
@@ -291,7 +302,9 @@ def _send_back(structure: Any, grad: Any, grads: dict[int, np.ndarray], needs: s
     if grad is None:
         return
     if isinstance(structure, SymbolicTensor):
-        if structure.id in needs:
+        if isinstance(grad, (list, tuple)):          # one state given as a tensor, its gradient as a list of one
+            (grad,) = grad
+        if structure.id in needs and grad is not None:
             _add(grads, structure.id, grad)
         return
     if isinstance(structure, (list, tuple)):

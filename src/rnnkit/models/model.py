@@ -104,6 +104,7 @@ class Model(Layer):
         self._graph = graph
         self._fused = None
         self._heads = None
+        self._snapshot_targets = None         # diagnostics.snapshot keeps what a training step may change here
         self.input_names = self._input_keys or _unique([t.node.layer.name if t.node.is_input else t.name
                                                         for t in self.inputs])
         self.output_names = self._output_keys or _unique([t.node.layer.name for t in self.outputs])
@@ -357,26 +358,23 @@ class Model(Layer):
 
     def _regularization_penalty(self) -> float:
         total = 0.0
-        for layer in self.leaf_layers():
-            if layer.regularizers:
-                for name, reg in layer.regularizers.items():
-                    total += float(reg(layer.params[name]))
+        for layer in self.graph.regularized:
+            for name, reg in layer.regularizers.items():
+                total += float(reg(layer.params[name]))
         return total
 
     def _add_regularization_gradients(self) -> None:
-        for layer in self.leaf_layers():
-            if layer.regularizers:
-                trainable = layer.trainable_weight_names
-                for name, reg in layer.regularizers.items():
-                    if name in trainable:
-                        layer.grads[name] = layer.grads[name] + reg.gradient(layer.params[name])
+        for layer in self.graph.regularized:
+            trainable = layer.trainable_weight_names
+            for name, reg in layer.regularizers.items():
+                if name in trainable:
+                    layer.grads[name] = layer.grads[name] + reg.gradient(layer.params[name])
 
     def _apply_constraints(self) -> None:
-        for layer in self.leaf_layers():
-            if layer.constraints:
-                for name, constraint in layer.constraints.items():
-                    w = layer.params[name]
-                    w[...] = constraint(w)
+        for layer in self.graph.constrained:
+            for name, constraint in layer.constraints.items():
+                w = layer.params[name]
+                w[...] = constraint(w)
 
     def _loss_and_backward(self, xs: list, ys: list, training: bool) -> tuple[float, list[float], Run]:
         """Forward, losses and backward through the graph; returns ``(total loss, output losses, run)``."""
