@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.layers.base import check_positive_int
-from rnnkit.utils import one_hot
+from rnnkit.utils import one_hot, pad_sequences  # noqa: F401  (pad_sequences: also rnnkit.text's)
 
 
 class CharVocabulary:

@@ -9,7 +9,7 @@ import numpy as np
 from rnnkit import backend
 from rnnkit.backend import set_random_seed
 
-__all__ = ["one_hot", "set_random_seed"]
+__all__ = ["one_hot", "pad_sequences", "set_random_seed"]
 
 
 def one_hot(indices: Any, depth: int, dtype: Any = None) -> np.ndarray:
@@ -31,4 +31,43 @@ def one_hot(indices: Any, depth: int, dtype: Any = None) -> np.ndarray:
         )
     out = np.zeros((*arr.shape, depth), dtype=backend.float_dtype() if dtype is None else dtype)
     np.put_along_axis(out, arr[..., None], 1, axis=-1)
+    return out
+
+
+def pad_sequences(sequences: Any, maxlen: int | None = None, dtype: Any = "int32", padding: str = "pre",
+                  truncating: str = "pre", value: float = 0.0) -> np.ndarray:
+    """Sequences of different lengths as one ``(n, maxlen, ...)`` array, as ``keras.utils.pad_sequences``.
+
+    Shorter sequences are filled with ``value`` before (``padding="pre"``, Keras' default) or after
+    (``"post"``) their items; longer ones lose items at the start (``truncating="pre"``) or the end.
+    ``maxlen`` defaults to the longest sequence. Items may be numbers or arrays of one shape.
+    """
+    for name, arg in (("padding", padding), ("truncating", truncating)):
+        if arg not in ("pre", "post"):
+            raise ValueError(f"{name} must be 'pre' or 'post', got {arg!r}.")
+    if maxlen is not None and (isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen < 0):
+        raise ValueError(f"maxlen must be a non-negative integer or None, got {maxlen!r}.")
+    try:
+        seqs = [np.asarray(s) for s in sequences]
+    except TypeError:
+        raise TypeError(f"pad_sequences expects a list of sequences, got {type(sequences).__name__}.") from None
+    for i, s in enumerate(seqs):
+        if s.ndim == 0:
+            raise ValueError(f"pad_sequences expects sequences, but item {i} is a single value {s!r}.")
+    item_shapes = {s.shape[1:] for s in seqs if len(s)}
+    if len(item_shapes) > 1:
+        raise ValueError(f"The items of the sequences must all have one shape, got {sorted(item_shapes)}.")
+    item_shape = item_shapes.pop() if item_shapes else ()
+    length = max((len(s) for s in seqs), default=0) if maxlen is None else int(maxlen)
+    out = np.full((len(seqs), length, *item_shape), value, dtype=dtype)
+    if np.issubdtype(out.dtype, np.integer) and not float(value).is_integer():
+        raise ValueError(f"value={value!r} cannot be stored in dtype {out.dtype}; pass a float dtype.")
+    for i, s in enumerate(seqs):
+        if not len(s) or not length:
+            continue
+        kept = s[-length:] if truncating == "pre" else s[:length]
+        if padding == "post":
+            out[i, :len(kept)] = kept
+        else:
+            out[i, -len(kept):] = kept
     return out
