@@ -229,6 +229,7 @@ class Model(Layer):
     def heads(self) -> list[compile_utils.Head]:
         """The outputs as training sees them: name, loss, weight, metrics."""
         if self._heads is None:
+            self._require_compiled("training or evaluating")
             args = self._compile_args
             names, shapes = self._head_names_and_shapes()
             self._heads = compile_utils.make_heads(names, shapes, args["loss"], args["loss_weights"], args["metrics"])
