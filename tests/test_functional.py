@@ -428,3 +428,13 @@ def test_diagnostics_see_the_recurrent_layers_of_a_graph(rng):
     model.get_layer("decoder").params["kernel"][0, 0] = np.inf
     report = find_nonfinite_origin(model, x, y)
     assert report.layer == "decoder" and report.step == 0
+
+
+def test_clone_model_rebuilds_the_graph_with_new_weights(rng):
+    model, x, y = shared_layers(rng)
+    clone = rnnkit.models.clone_model(model)
+    assert [type(a) for a in clone.layers] == [type(a) for a in model.layers]
+    assert [a.name for a in clone.layers] == [a.name for a in model.layers]
+    assert not any(a is b for a, b in zip(clone.layers, model.layers))
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)

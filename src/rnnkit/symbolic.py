@@ -159,10 +159,6 @@ def _with_batch(shape: tuple, batch: int | None) -> tuple:
     return (batch, *shape)
 
 
-def _shape_text(t: SymbolicTensor) -> str:
-    return str(t.shape)
-
-
 def call_layer(layer: Any, inputs: Any, training: bool | None, kwargs: dict) -> Any:
     """Record ``layer(inputs, training=training, **kwargs)`` on symbolic tensors; return symbolic outputs."""
     if isinstance(inputs, dict):

@@ -6,6 +6,7 @@ and backward; ``serialization`` writes and reads a model's architecture as JSON.
 
 from __future__ import annotations
 
+from rnnkit.models.cloning import clone_model
 from rnnkit.models.model import Model
 from rnnkit.models.sequential import Sequential
 
@@ -17,4 +18,4 @@ def load_model(path, compile: bool = True):
     return _load(path, compile=compile)
 
 
-__all__ = ["Model", "Sequential", "load_model"]
+__all__ = ["Model", "Sequential", "load_model", "clone_model"]

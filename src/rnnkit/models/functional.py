@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnkit.layers.base import Layer
-from rnnkit.symbolic import Node, SymbolicTensor, flatten, substitute
+from rnnkit.symbolic import Node, SymbolicTensor, substitute
 
 
 class Run:
@@ -34,10 +34,6 @@ class Run:
         self.masks: dict[int, Any] = {}       # tensor id -> (B, T) mask or None
         self.states: list[Any] = []           # per node, in run order: its layer's call state
         self.penalty = 0.0                    # activity regularization added to the loss
-
-
-def _graph_error(message: str) -> ValueError:
-    return ValueError(message)
 
 
 class Graph:
@@ -77,7 +73,7 @@ class Graph:
                 finished.add(id(node))
                 return
             if id(node) in in_progress:
-                raise _graph_error(f"The graph has a cycle through layer '{node.layer.name}'.")
+                raise ValueError(f"The graph has a cycle through layer '{node.layer.name}'.")
             first_seen.setdefault(id(node.layer), len(first_seen))
             layer_of[id(node.layer)] = node.layer
             in_progress.add(id(node))
@@ -115,13 +111,13 @@ class Graph:
         for node in order:
             if node.is_input and node.outputs[0].id not in input_ids:
                 t = node.outputs[0]
-                raise _graph_error(
+                raise ValueError(
                     f"The model needs input '{t.name}' (shape {t.shape}) but it is not among the model's inputs "
                     f"[{given}]; add it to Model(inputs=...)."
                 )
             for t in node.tensor_inputs:
                 if t.id not in computable:
-                    raise _graph_error(
+                    raise ValueError(
                         f"Graph disconnected: tensor '{t.name}' (shape {t.shape}), read by layer "
                         f"'{node.layer.name}', cannot be computed from the model's inputs [{given}]."
                     )
@@ -314,4 +310,4 @@ def _send_back(structure: Any, grad: Any, grads: dict[int, np.ndarray], needs: s
             _send_back(s, g, grads, needs)
 
 
-__all__ = ["Graph", "Run", "leaves_of", "flatten"]
+__all__ = ["Graph", "Run", "leaves_of"]

@@ -28,9 +28,9 @@ from rnnkit.diagnostics.telemetry import GradientNorms, clipping_on, pre_clip_no
 from rnnkit.errors import NotCompiledError
 from rnnkit.layers.base import Layer, check_positive_int
 from rnnkit.models import compile_utils, data
-from rnnkit.models.functional import Graph, Run, leaves_of
+from rnnkit.models.functional import Graph, Run
 from rnnkit.progress import Progbar
-from rnnkit.symbolic import SymbolicTensor, any_symbolic, flatten
+from rnnkit.symbolic import SymbolicTensor, any_symbolic
 
 #: compile arguments Keras takes that change nothing here
 _IGNORED_COMPILE_ARGS = ("run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss")
@@ -768,4 +768,4 @@ def _format_result(logs: dict[str, float], return_dict: bool):
     return values[0] if len(values) == 1 else values
 
 
-__all__ = ["Model", "flatten", "leaves_of"]
+__all__ = ["Model"]
