@@ -495,7 +495,7 @@ def test_recomputed_pre_activations_give_the_cached_gates(cell):
     x, y = small_problem(n=5)
     model = rnnkit.Sequential([Input((6, 3)), cell, Dense(2)], seed=0)
     model.compile("sgd", "mse")
-    model.predict(x)
+    model.loss_and_gradients(x, y)                                     # a forward pass that keeps its cache
     quantities = dict(forward_quantities(cell))
     pre = quantities["pre-activation"]                                   # (T, B, G*H)
     H = cell.units

@@ -96,6 +96,9 @@ class Layer:
     non_trainable_weights: tuple[str, ...] = ()
     #: "float": inputs are cast to the layer's float type; "int": left as they are (indices)
     input_kind = "float"
+    #: False while a model runs a forward pass that no backward will follow (predict, evaluate): a
+    #: layer may then skip keeping what backward needs (a recurrent layer keeps only its state)
+    keep_cache = True
 
     def __init__(self, name: str | None = None, input_shape: Any = None, seed: int | None = None,
                  trainable: bool = True):

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit import kernels
 from rnnkit.layers.base import sum_rows
 from rnnkit.layers.recurrent import GatedRecurrent
 
@@ -82,6 +83,8 @@ class LSTM(GatedRecurrent):
         b = self.params["bias"] if self.use_bias else None
         act, ract = self.activation, self.recurrent_activation
         mask, rm = self._mask_tm, self._rec_mask
+        if kernels.covers(x_tm.dtype, act, ract):
+            return self._kernel_forward(x_tm, states0)
         # With Keras' defaults (sigmoid gates, tanh candidate) one tanh call covers all four blocks:
         # s(z) = (1 + tanh(z / 2)) / 2, and the halving is folded into copies of the weights of the
         # i, f, o columns (exact: a power of two), leaving two cheap affine steps per gate block.
@@ -121,16 +124,60 @@ class LSTM(GatedRecurrent):
         self._cache = (x_tm, hs, cs, gates, tc)
         return hs[1:], [hs[T], cs[T]]
 
-    def run_backward(self, dh_seq, dfinal):
+    def _kernel_forward(self, x_tm, states0):
+        """The time loop in the compiled core (csrc/lstm.c): the same steps as below."""
+        T, B, D = x_tm.shape
+        H = self.units
+        gates = (x_tm.reshape(T * B, D) @ self.params["kernel"]).reshape(T, B, 4 * H)   # (T, B, 4H)
+        if self.use_bias:
+            gates += self.params["bias"]
+        keep = self.keep_cache or self.return_sequences      # every step, or just the running state
+        steps = T + 1 if keep else 2
+        hs = np.empty((steps, B, H), dtype=x_tm.dtype)
+        cs = np.empty((steps, B, H), dtype=x_tm.dtype)
+        tc = np.empty((T, B, H), dtype=x_tm.dtype)                # act(c_t)
+        hs[0], cs[0] = states0
+        kernels.run(dict(kind="lstm_forward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
+                         ract=kernels.ACTIVATIONS[self.recurrent_activation.name], keep=int(keep),
+                         double=int(x_tm.dtype == np.float64), U=self.params["recurrent_kernel"], hs=hs, cs=cs,
+                         gates=gates, aux=tc, mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask))
+        if not keep:                                         # inference: no cache, only the final states
+            self._cache = None
+            return None, [hs[T % 2].copy(), cs[T % 2].copy()]
+        self._cache = (x_tm, hs, cs, gates, tc)
+        return hs[1:], [hs[T], cs[T]]
+
+    def _kernel_backward(self, dh_seq, dh, dc):
         x_tm, hs, cs, gates, tc = self._cache
         T, B, D = x_tm.shape
         H = self.units
-        W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        dz = np.empty((T, B, 4 * H), dtype=hs.dtype)             # dL/d pre-activations, filled by the kernel
+        dh = np.array(dh, dtype=hs.dtype, order="C")             # in: dL/dh_T, dL/dc_T; out: at t = 0
+        dc = np.array(dc, dtype=hs.dtype, order="C")
+        kernels.run(dict(kind="lstm_backward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
+                         ract=kernels.ACTIVATIONS[self.recurrent_activation.name],
+                         double=int(hs.dtype == np.float64),
+                         UT=np.ascontiguousarray(self.params["recurrent_kernel"].T), hs=hs, cs=cs, gates=gates,
+                         aux=tc, mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask,
+                         dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dc=dc, dz=dz))
+        return dz, dh, dc
+
+    def run_backward(self, dh_seq, dfinal):
+        if self._cache is None:
+            raise RuntimeError(f"Layer '{self.name}' ran forward without keeping what backward needs "
+                               "(keep_cache was False); run it again with keep_cache=True.")
+        x_tm, hs, cs, gates, tc = self._cache
+        T, B, D = x_tm.shape
+        H = self.units
+        U = self.params["recurrent_kernel"]
         act, ract = self.activation, self.recurrent_activation
         mask, rm = self._mask_tm, self._rec_mask
-        dz = np.empty((T, B, 4 * H), dtype=hs.dtype)              # dL/d pre-activations
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
         dc = np.zeros((B, H), dtype=hs.dtype) if dfinal[1] is None else dfinal[1]
+        if kernels.covers(hs.dtype, act, ract) and not self.record_state_grads:
+            dz, dh, dc = self._kernel_backward(dh_seq, dh, dc)
+            return self._weight_grads(x_tm, hs, dz, dh, dc)
+        dz = np.empty((T, B, 4 * H), dtype=hs.dtype)              # dL/d pre-activations
         record = self._new_state_grads(T, B, hs.dtype)
         UT = np.ascontiguousarray(U.T)      # per-step products with a transposed view are slower
         with self.loop_threads(B):
@@ -154,6 +201,13 @@ class LSTM(GatedRecurrent):
                 if mask is not None:
                     dh += skip_h
                     dc += skip_c
+        return self._weight_grads(x_tm, hs, dz, dh, dc)
+
+    def _weight_grads(self, x_tm, hs, dz, dh, dc):
+        """The weight gradients, each one matmul over all steps, and dL/dx."""
+        T, B, D = x_tm.shape
+        H = self.units
+        W, rm = self.params["kernel"], self._rec_mask
         dz2 = dz.reshape(T * B, 4 * H)
         h_prev = hs[:-1] if rm is None else hs[:-1] * rm
         self.grads["kernel"] = x_tm.reshape(T * B, D).T @ dz2                 # (D, 4H)

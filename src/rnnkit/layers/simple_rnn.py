@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit import kernels
 from rnnkit.layers.base import sum_rows
 from rnnkit.layers.recurrent import Recurrent
 
@@ -71,6 +72,8 @@ class SimpleRNN(Recurrent):
         xw = (x_tm.reshape(T * B, D) @ W).reshape(T, B, H)    # (T, B, H) input part of a_t, all steps
         if self.use_bias:
             xw += self.params["bias"]
+        if kernels.covers(x_tm.dtype, self.activation):
+            return self._kernel_forward(xw, states0, x_tm)
         hs = np.empty((T + 1, B, H), dtype=x_tm.dtype)         # hs[t + 1] = h_t, hs[0] = h_0
         hs[0] = states0[0]
         with self.loop_threads(B):
@@ -84,14 +87,48 @@ class SimpleRNN(Recurrent):
         self._cache = (x_tm, hs)
         return hs[1:], [hs[T]]
 
-    def run_backward(self, dh_seq, dfinal):
+    def _kernel_forward(self, xw, states0, x_tm):
+        """The time loop in the compiled core (csrc/simple_rnn.c): the same steps as below."""
+        T, B, H = xw.shape
+        keep = self.keep_cache or self.return_sequences      # every step, or just the running state
+        hs = np.empty((T + 1 if keep else 2, B, H), dtype=xw.dtype)
+        hs[0] = states0[0]
+        kernels.run(dict(kind="simple_rnn_forward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
+                         keep=int(keep), double=int(xw.dtype == np.float64), xw=xw,
+                         U=self.params["recurrent_kernel"], hs=hs, mask=kernels.as_mask(self._mask_tm),
+                         rec_mask=self._rec_mask))
+        if not keep:                                         # inference: no cache, only h_T
+            self._cache = None
+            return None, [hs[T % 2].copy()]
+        self._cache = (x_tm, hs)
+        return hs[1:], [hs[T]]
+
+    def _kernel_backward(self, dh_seq, dh):
         x_tm, hs = self._cache
         T, B, D = x_tm.shape
         H = self.units
-        W, U = self.params["kernel"], self.params["recurrent_kernel"]
+        da = np.empty((T, B, H), dtype=hs.dtype)                 # dL/da_t, filled by the kernel
+        dh = np.array(dh, dtype=hs.dtype, order="C")             # in: dL/dh_T; out: dL/dh_0
+        kernels.run(dict(kind="simple_rnn_backward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
+                         double=int(hs.dtype == np.float64), UT=np.ascontiguousarray(self.params["recurrent_kernel"].T),
+                         hs=hs, mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask,
+                         dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dz=da))
+        return da, dh
+
+    def run_backward(self, dh_seq, dfinal):
+        if self._cache is None:
+            raise RuntimeError(f"Layer '{self.name}' ran forward without keeping what backward needs "
+                               "(keep_cache was False); run it again with keep_cache=True.")
+        x_tm, hs = self._cache
+        T, B, D = x_tm.shape
+        H = self.units
+        U = self.params["recurrent_kernel"]
         mask, rm = self._mask_tm, self._rec_mask
-        da = np.empty((T, B, H), dtype=hs.dtype)               # dL/da_t for every step
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
+        if kernels.covers(hs.dtype, self.activation) and not self.record_state_grads:
+            da, dh = self._kernel_backward(dh_seq, dh)
+            return self._weight_grads(x_tm, hs, da, dh)
+        da = np.empty((T, B, H), dtype=hs.dtype)               # dL/da_t for every step
         record = self._new_state_grads(T, B, hs.dtype)
         # act'(a_t) for every step at once, from the outputs (element-wise activations)
         deriv = self.activation.derivative(hs[1:]) if self.activation.elementwise else None
@@ -118,6 +155,13 @@ class SimpleRNN(Recurrent):
                     dh *= rm
                 if mask is not None:
                     dh += skipped
+        return self._weight_grads(x_tm, hs, da, dh)
+
+    def _weight_grads(self, x_tm, hs, da, dh):
+        """The three weight gradients, each one matmul over all steps, and dL/dx."""
+        T, B, D = x_tm.shape
+        H = self.units
+        W, rm = self.params["kernel"], self._rec_mask
         da2 = da.reshape(T * B, H)
         h_prev = hs[:-1] if rm is None else hs[:-1] * rm
         self.grads["kernel"] = x_tm.reshape(T * B, D).T @ da2          # (D, H)

@@ -265,8 +265,12 @@ class Bidirectional(Layer):
                 raise ValueError(f"Layer '{self.name}' takes {2 * n} initial states (forward, then backward), "
                                  f"got {len(states)}.")
             init_f, init_b = states[:n], states[n:]
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.keep_cache = self.keep_cache
         yf = self.forward_layer.forward(x, training=training, initial_state=init_f, mask=mask)
         yb = self.backward_layer.forward(x, training=training, initial_state=init_b, mask=mask)
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.keep_cache = True
         states = []
         if self.return_state:
             yf, states_f = yf[0], yf[1:]

@@ -148,8 +148,11 @@ class Graph:
 
     # -- forward ------------------------------------------------------------------------
     def run(self, arrays: list[np.ndarray], training: bool, masks: list | None = None,
-            inspect: Callable[[Layer, Any], bool] | None = None) -> Run:
-        """Compute every call; ``inspect(layer, output)`` after each may stop the run by returning True."""
+            inspect: Callable[[Layer, Any], bool] | None = None, cache: bool = True) -> Run:
+        """Compute every call; ``inspect(layer, output)`` after each may stop the run by returning True.
+
+        ``cache=False`` when no backward will follow (predict, evaluate): layers may then keep less.
+        """
         run = Run()
         values, out_masks = run.values, run.masks
         for i, (t, a) in enumerate(zip(self.inputs, arrays)):
@@ -158,6 +161,8 @@ class Graph:
         for node, simple in zip(self.nodes, self._simple):
             layer = node.layer
             training_here = training if node.training is None else node.training
+            if not cache:
+                layer.keep_cache = False
             if simple:
                 x = values[node.args.id]
                 m = out_masks[node.args.id]
@@ -165,6 +170,7 @@ class Graph:
                     out = layer.forward(x, training=training_here, mask=m)
                 else:
                     out = layer.forward(x, training=training_here)
+                layer.keep_cache = True
                 values[node.outputs[0].id] = out
                 out_masks[node.outputs[0].id] = layer.compute_mask(x, m)
                 run.states.append(layer.get_call_state())
@@ -183,6 +189,7 @@ class Graph:
                 kwargs["mask"] = arg_masks                     # Keras passes the input's mask by itself
             previous_mask = kwargs["mask"] if kwargs.get("mask") is not None else arg_masks
             out = layer.forward(args, training=training_here, **kwargs)
+            layer.keep_cache = True
             mask = layer.compute_mask(args, previous_mask)
             outs = out if len(node.outputs) > 1 else [out]
             if len(node.outputs) > 1 and not isinstance(mask, list):

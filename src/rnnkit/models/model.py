@@ -555,7 +555,7 @@ class Model(Layer):
         for step, lo in enumerate(range(0, n, batch_size)):
             index = slice(lo, lo + batch_size)
             xb, yb = data.take(xs, index), data.take(ys, index)
-            run = self.graph.run(xb, False)
+            run = self.graph.run(xb, False, cache=False)
             self._run = run
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 total, head_losses, _, _ = self._losses(run, yb)
@@ -593,7 +593,7 @@ class Model(Layer):
         bar = Progbar(steps, verbose) if verbose else None
         parts: list[list[np.ndarray]] = [[] for _ in self.outputs]
         for step, lo in enumerate(range(0, n, batch_size)):
-            run = self.graph.run(data.take(xs, slice(lo, lo + batch_size)), False)
+            run = self.graph.run(data.take(xs, slice(lo, lo + batch_size)), False, cache=False)
             self._run = run
             for k, out in enumerate(self._outputs(run)):
                 parts[k].append(np.array(out))
@@ -618,7 +618,7 @@ class Model(Layer):
         if kwargs.get("mask") is not None:
             raise ValueError("Masks are passed to a model's inputs only when it is used as a layer of another model.")
         xs = self._prepare_inputs(inputs)
-        run = self.graph.run(xs, bool(training))
+        run = self.graph.run(xs, bool(training), cache=False)
         self._run = run
         return self._structure_outputs(self._outputs(run))
 
@@ -644,7 +644,7 @@ class Model(Layer):
         return _format_result(self._evaluate_arrays(xs, ys, len(xs[0])), return_dict)
 
     def predict_on_batch(self, x: Any):
-        run = self.graph.run(self._prepare_inputs(x), False)
+        run = self.graph.run(self._prepare_inputs(x), False, cache=False)
         self._run = run
         return self._structure_outputs([np.array(o) for o in self._outputs(run)])
 
@@ -668,7 +668,7 @@ class Model(Layer):
     def forward(self, inputs, training=False, mask=None):
         xs = inputs if isinstance(inputs, list) else [inputs]
         masks = mask if isinstance(mask, list) else (None if mask is None else [mask])
-        self._run = self.graph.run(xs, training, masks=masks)
+        self._run = self.graph.run(xs, training, masks=masks, cache=self.keep_cache)
         outs = self._outputs(self._run)
         return outs[0] if len(outs) == 1 else outs
 

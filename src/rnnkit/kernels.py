@@ -1,0 +1,112 @@
+"""Which path the recurrent layers take: the compiled core (``rnnkit._kernels``) or the NumPy reference.
+
+The NumPy loops in ``layers/simple_rnn.py``, ``lstm.py`` and ``gru.py`` are the reference; when
+the compiled core is installed and covers a layer's configuration, the layer hands its time loop
+(forward and BPTT) to it instead, and keeps the large matmuls outside the loop (the input
+projection of all steps, the weight gradients) in NumPy. ``RNNKIT_KERNELS=numpy`` in the
+environment forces the reference; ``RNNKIT_NUM_THREADS`` sets the kernels' threads (default: the
+CPUs this process may run on).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+
+try:
+    from rnnkit import _kernels
+    _missing = None
+except ImportError as exc:  # no C compiler at install time: the NumPy layers do everything
+    _kernels = None
+    _missing = f"the compiled core is not installed ({exc}); reinstall rnnkit with a C compiler to get it"
+
+#: activation name -> the kernels' code (mathfun.h); others (softmax) stay on the NumPy path
+ACTIVATIONS = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3}
+
+_forced_numpy = False
+
+
+def _default_threads() -> int:
+    env = os.environ.get("RNNKIT_NUM_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"RNNKIT_NUM_THREADS must be a positive integer, got {env!r}.") from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+if _kernels is not None:
+    _kernels.set_threads(_default_threads())
+
+
+def enabled() -> bool:
+    """Whether the recurrent layers use the compiled core (installed, and not turned off)."""
+    return _kernels is not None and not _forced_numpy and os.environ.get("RNNKIT_KERNELS", "").lower() != "numpy"
+
+
+def kernels_info() -> dict[str, Any]:
+    """Which path the recurrent layers take, and why.
+
+    ``{"path": "kernel" or "numpy", "isa": "avx2", "available": ["avx2", "base"], "threads": 2}``,
+    plus ``"reason"`` when the path is NumPy.
+    """
+    if _kernels is None:
+        return {"path": "numpy", "isa": None, "available": [], "threads": 1, "reason": _missing}
+    info = {"path": "kernel" if enabled() else "numpy", **_kernels.info()}
+    if not enabled():
+        info["reason"] = ("RNNKIT_KERNELS=numpy is set" if os.environ.get("RNNKIT_KERNELS", "").lower() == "numpy"
+                          else "turned off with rnnkit.kernels.use_numpy()")
+    return info
+
+
+def set_isa(name: str) -> bool:
+    """Use the kernels of one instruction set ("avx512", "avx2" or "base"); False if the CPU lacks it."""
+    if name not in ("avx512", "avx2", "base"):
+        raise ValueError(f"Unknown instruction set {name!r}; valid: avx512, avx2, base.")
+    return _kernels is not None and bool(_kernels.set_isa(name))
+
+
+def set_threads(n: int) -> int:
+    """Grow the kernels' thread pool to ``n`` threads (the calling thread included); returns the count."""
+    if _kernels is None:
+        return 1
+    return _kernels.set_threads(int(n))
+
+
+@contextmanager
+def use_numpy() -> Iterator[None]:
+    """``with use_numpy():`` the recurrent layers take the NumPy reference path inside."""
+    global _forced_numpy
+    previous, _forced_numpy = _forced_numpy, True
+    try:
+        yield
+    finally:
+        _forced_numpy = previous
+
+
+def covers(dtype: np.dtype, *activations: Any) -> bool:
+    """Whether the kernels can run a layer of this float type with these activations."""
+    return enabled() and dtype in (np.float32, np.float64) and all(
+        getattr(a, "name", None) in ACTIVATIONS for a in activations)
+
+
+def run(*calls: dict) -> None:
+    """Run kernel calls together in the thread pool (see ``csrc/module.c`` for the fields)."""
+    _kernels.run(list(calls))
+
+
+def as_mask(mask_tm: np.ndarray | None) -> np.ndarray | None:
+    """A layer's ``(T, B, 1)`` bool mask as the kernels read it: ``(T, B)`` contiguous bytes."""
+    return None if mask_tm is None else np.ascontiguousarray(mask_tm[:, :, 0])
+
+
+def contiguous(a: np.ndarray | None, dtype: Any) -> np.ndarray | None:
+    """``a`` as a C-contiguous array of ``dtype`` (a copy only if needed), or None."""
+    return None if a is None else np.ascontiguousarray(a, dtype=dtype)
