@@ -534,3 +534,15 @@ def test_diagnostics_skip_rnn_layers():
     x, y = np.random.default_rng(2).normal(size=(4, T, D)), np.zeros((4, 1))
     assert list(gradient_flow(model, x, y, jacobian_samples=2).norms) == ["lstm"]
     assert find_nonfinite_origin(model, x, y) is None
+
+
+def test_bidirectional_stack_of_cells_outputs_the_last_cell(float64):
+    """Bidirectional(RNN(stack)): each direction's output is the top cell's, not the first state."""
+    from rnnkit.layers import RNN, Bidirectional, GRUCell, LSTMCell
+
+    x = np.random.default_rng(0).normal(size=(3, 5, 4))
+    forward = RNN([LSTMCell(3, seed=0), GRUCell(2, seed=1)], return_sequences=True)
+    layer = Bidirectional(forward, merge_mode=None)
+    yf, yb = layer(x)
+    np.testing.assert_allclose(yf, layer.forward_layer(x), rtol=1e-12)
+    assert yf.shape == yb.shape == (3, 5, 2)

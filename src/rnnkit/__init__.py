@@ -31,6 +31,7 @@ from rnnkit.errors import (  # noqa: E402
     NotCompiledError,
     RnnkitError,
 )
+from rnnkit.kernels import kernels_info  # noqa: E402
 from rnnkit.layers.input_layer import Input  # noqa: E402
 from rnnkit.models import Model, Sequential  # noqa: E402
 from rnnkit.saving import load_model  # noqa: E402
@@ -38,7 +39,7 @@ from rnnkit.text import CharVocabulary, char_dataset, generate_text, sliding_win
 from rnnkit.utils import one_hot  # noqa: E402
 
 __all__ = [
-    "__version__", "Input", "Model", "Sequential", "load_model", "floatx", "set_floatx", "one_hot",
+    "__version__", "kernels_info", "Input", "Model", "Sequential", "load_model", "floatx", "set_floatx", "one_hot",
     "CharVocabulary", "sliding_windows", "char_dataset", "generate_text",
     "activations", "callbacks", "constraints", "datasets", "diagnostics", "initializers", "layers", "losses",
     "metrics", "models", "optimizers", "regularizers", "utils",

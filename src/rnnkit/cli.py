@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rnnkit import __version__
+from rnnkit.kernels import kernels_info
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     from rnnkit.demo import ARTICLE_TEXT
 
     parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks, exact and readable.")
-    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="train the article's character-level SimpleRNN and generate text",
                           description="Train SimpleRNN(50, relu) + Dense softmax with Adam on one sentence "
@@ -77,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--units", type=int, default=32, help="units of each recurrent layer (default: 32)")
     diagnose.set_defaults(func=_diagnose)
     return parser
+
+
+def _version_text() -> str:
+    """``rnnkit 0.1.0 (recurrent core: kernel, avx2, 2 threads)`` or ``(... numpy: <why>)``."""
+    info = kernels_info()
+    if info["path"] == "kernel":
+        return f"rnnkit {__version__} (recurrent core: compiled kernels, {info['isa']}, {info['threads']} threads)"
+    return f"rnnkit {__version__} (recurrent core: NumPy reference; {info['reason']})"
 
 
 def main(argv: list[str] | None = None) -> int:

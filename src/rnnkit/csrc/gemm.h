@@ -1,8 +1,10 @@
-/* C += A B for the products of the time loop: C (m x n), A (m x k) row-major, B packed.
+/* C += A B for the products of the time loop: C (m x n), A (m x k) row-major.
 
    B is a recurrent kernel (U, or U^T for backward), the same at every step, so a call packs it
    once (pack_b): column block by column block, each block NR columns wide and stored k rows of NR
-   contiguous numbers, the last block padded with zeros. The register tile is MR rows of C by NV
+   contiguous numbers, the last block padded with zeros. A call with few rows and steps (one step of
+   one sequence, say) would spend more time packing than multiplying: it reads B in place instead
+   (struct operand decides, gemm_acc does either). The register tile is MR rows of C by NV
    vectors (NR = NV * VLEN columns): for each k it loads NV vectors of the packed block, broadcasts
    A[r][k] for the MR rows and does MR * NV fused multiply-adds. 6 x 2 vectors use 12 of AVX2's 16
    registers; AVX-512 has 32 and takes 6 x 4. Row tiles walk down one column block at a time, so the
@@ -29,20 +31,22 @@ static void pack_b(int k, int n, const real *B, int ldb, real *Bp) {
     }
 }
 
-/* MR full rows: the accumulators live in registers for the whole k loop */
-static inline void tile_full(int k, const real *A, int lda, const real *Bp, real *C, int ldc, int w) {
+/* mr <= MR rows: the accumulators live in registers for the whole k loop. Inlined with a constant
+   mr (see tile_rows), so each row count gets its own fully unrolled code. */
+static inline __attribute__((always_inline)) void tile(const int mr, int k, const real *A, int lda,
+                                                       const real *Bp, real *C, int ldc, int w) {
     vec c[MR][NV];
-    for (int r = 0; r < MR; r++)
+    for (int r = 0; r < mr; r++)
         for (int v = 0; v < NV; v++) c[r][v] = vset1(0);
     for (int p = 0; p < k; p++, Bp += NR) {
         vec b[NV];
         for (int v = 0; v < NV; v++) b[v] = vload(Bp + v * VLEN);
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < mr; r++) {
             vec a = vset1(A[r * lda + p]);
             for (int v = 0; v < NV; v++) c[r][v] += a * b[v];
         }
     }
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < mr; r++) {
         real *row = C + (size_t)r * ldc;
         if (w == NR) {
             for (int v = 0; v < NV; v++) vstore(row + v * VLEN, vload(row + v * VLEN) + c[r][v]);
@@ -54,25 +58,62 @@ static inline void tile_full(int k, const real *A, int lda, const real *Bp, real
     }
 }
 
-/* fewer than MR rows left: one row at a time */
-static inline void tile_row(int k, const real *A, const real *Bp, real *C, int w) {
-    vec c[NV];
-    for (int v = 0; v < NV; v++) c[v] = vset1(0);
-    for (int p = 0; p < k; p++, Bp += NR) {
-        vec a = vset1(A[p]);
-        for (int v = 0; v < NV; v++) c[v] += a * vload(Bp + v * VLEN);
+static void tile_rows(int mr, int k, const real *A, int lda, const real *Bp, real *C, int ldc, int w) {
+    switch (mr) {
+        case 6: tile(6, k, A, lda, Bp, C, ldc, w); break;
+        case 5: tile(5, k, A, lda, Bp, C, ldc, w); break;
+        case 4: tile(4, k, A, lda, Bp, C, ldc, w); break;
+        case 3: tile(3, k, A, lda, Bp, C, ldc, w); break;
+        case 2: tile(2, k, A, lda, Bp, C, ldc, w); break;
+        default: tile(1, k, A, lda, Bp, C, ldc, w); break;
     }
-    real tmp[NR];
-    for (int v = 0; v < NV; v++) vstore(tmp + v * VLEN, c[v]);
-    for (int j = 0; j < w; j++) C[j] += tmp[j];
 }
 
-static void gemm_acc(int m, int n, int k, const real *A, int lda, const real *Bp, real *C, int ldc) {
+static void gemm_packed(int m, int n, int k, const real *A, int lda, const real *Bp, real *C, int ldc) {
     for (int j0 = 0, block = 0; j0 < n; j0 += NR, block++) {
         const real *panel = Bp + (size_t)block * k * NR;
         int w = n - j0 < NR ? n - j0 : NR;
-        int i = 0;
-        for (; i + MR <= m; i += MR) tile_full(k, A + (size_t)i * lda, lda, panel, C + (size_t)i * ldc + j0, ldc, w);
-        for (; i < m; i++) tile_row(k, A + (size_t)i * lda, panel, C + (size_t)i * ldc + j0, w);
+        for (int i = 0; i < m; i += MR)
+            tile_rows(m - i < MR ? m - i : MR, k, A + (size_t)i * lda, lda, panel, C + (size_t)i * ldc + j0, ldc, w);
     }
+}
+
+/* B read in place: one row of C at a time, NR columns at a time (then one vector, then scalars) */
+static void gemm_direct(int m, int n, int k, const real *A, int lda, const real *B, int ldb, real *C, int ldc) {
+    for (int i = 0; i < m; i++) {
+        const real *a = A + (size_t)i * lda;
+        real *c = C + (size_t)i * ldc;
+        int j = 0;
+        for (; j + VLEN <= n; j += VLEN) {
+            vec acc = vload(c + j);
+            for (int p = 0; p < k; p++) acc += a[p] * vload(B + (size_t)p * ldb + j);
+            vstore(c + j, acc);
+        }
+        for (; j < n; j++) {
+            real acc = c[j];
+            for (int p = 0; p < k; p++) acc += a[p] * B[(size_t)p * ldb + j];
+            c[j] = acc;
+        }
+    }
+}
+
+/* a right-hand operand of the step products, packed when it pays: rows * steps products at least */
+struct operand {
+    const real *data;           /* B in place (k x n, row stride ld) */
+    int ld;
+    real *packed;               /* or packed, or NULL */
+};
+
+static struct operand operand(int k, int n, const real *B, int ldb, long products) {
+    struct operand b = {B, ldb, NULL};
+    if (products >= 16) {
+        b.packed = (real *)malloc(sizeof(real) * packed_size(k, n));
+        if (b.packed) pack_b(k, n, B, ldb, b.packed);
+    }
+    return b;
+}
+
+static void gemm_acc(int m, int n, int k, const real *A, int lda, const struct operand *b, real *C, int ldc) {
+    if (b->packed) gemm_packed(m, n, k, A, lda, b->packed, C, ldc);
+    else gemm_direct(m, n, k, A, lda, b->data, b->ld, C, ldc);
 }

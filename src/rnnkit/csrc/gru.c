@@ -20,10 +20,8 @@ static void KERNEL(gru_forward)(const struct rnn_call *c, int r0, int r1) {
     real *hs = (real *)c->hs, *gates = (real *)c->gates, *rec_h = (real *)c->aux;
     const int after = c->reset_after;
     /* reset_after: all of U in one product; otherwise U_zr (H x 2H) and U_h (H x H) apart */
-    real *Up = (real *)malloc(sizeof(real) * packed_size(H, after ? G : 2 * H));
-    real *Uhp = after ? NULL : (real *)malloc(sizeof(real) * packed_size(H, H));
-    pack_b(H, after ? G : 2 * H, U, G, Up);
-    if (!after) pack_b(H, H, U + 2 * H, G, Uhp);
+    struct operand Up = operand(H, after ? G : 2 * H, U, G, (long)R * T);
+    struct operand Uhp = operand(H, H, U + 2 * H, G, after ? 0 : (long)R * T);
     real *hp_masked = rm ? (real *)malloc(sizeof(real) * R * H) : NULL;
     real *u = (real *)malloc(sizeof(real) * R * (after ? G : H));     /* hp U + b' , or r * hp */
     for (int t = 0; t < T; t++) {
@@ -39,7 +37,7 @@ static void KERNEL(gru_forward)(const struct rnn_call *c, int r0, int r1) {
         if (after) {
             for (int r = 0; r < R; r++)
                 for (int j = 0; j < G; j++) u[(size_t)r * G + j] = b_rec ? b_rec[j] : 0;
-            gemm_acc(R, G, H, hp, H, Up, u, G);                                            /* u = hp U + b' */
+            gemm_acc(R, G, H, hp, H, &Up, u, G);                                          /* u = hp U + b' */
             for (int r = 0; r < R; r++) {
                 real *xr = x + (size_t)r * G, *ur = u + (size_t)r * G;
                 for (int j = 0; j < 2 * H; j++) xr[j] += ur[j];
@@ -48,13 +46,13 @@ static void KERNEL(gru_forward)(const struct rnn_call *c, int r0, int r1) {
                 for (int j = 0; j < H; j++) xr[2 * H + j] += xr[H + j] * ur[2 * H + j];   /* x_h + r * u_h */
             }
         } else {
-            gemm_acc(R, 2 * H, H, hp, H, Up, x, G);                                        /* x_zr += hp U_zr */
+            gemm_acc(R, 2 * H, H, hp, H, &Up, x, G);                                      /* x_zr += hp U_zr */
             for (int r = 0; r < R; r++) {
                 real *xr = x + (size_t)r * G, *ur = u + (size_t)r * H;
                 apply_activation(c->ract, xr, 2 * H);                                      /* z, r */
                 for (int j = 0; j < H; j++) ur[j] = xr[H + j] * hp[(size_t)r * H + j];     /* r * hp */
             }
-            gemm_acc(R, H, H, u, H, Uhp, x + 2 * H, G);                                    /* x_h += (r hp) U_h */
+            gemm_acc(R, H, H, u, H, &Uhp, x + 2 * H, G);                                  /* x_h += (r hp) U_h */
         }
         for (int r = 0; r < R; r++) {
             real *xr = x + (size_t)r * G, *hr = h + (size_t)r * H;
@@ -66,8 +64,8 @@ static void KERNEL(gru_forward)(const struct rnn_call *c, int r0, int r1) {
     }
     free(u);
     free(hp_masked);
-    free(Uhp);
-    free(Up);
+    free(Uhp.packed);
+    free(Up.packed);
 }
 
 static void KERNEL(gru_backward)(const struct rnn_call *c, int r0, int r1) {
@@ -77,10 +75,8 @@ static void KERNEL(gru_backward)(const struct rnn_call *c, int r0, int r1) {
     real *dh = (real *)c->dh + (size_t)r0 * H;                                           /* (R, H) carried */
     const int after = c->reset_after, act = c->act, ract = c->ract;
     /* reset_after: U^T (3H x H) whole; otherwise U_zr^T (2H x H) and U_h^T (H x H) apart */
-    real *UTp = (real *)malloc(sizeof(real) * packed_size(after ? G : 2 * H, H));
-    real *UhTp = after ? NULL : (real *)malloc(sizeof(real) * packed_size(H, H));
-    pack_b(after ? G : 2 * H, H, UT, H, UTp);
-    if (!after) pack_b(H, H, UT + (size_t)2 * H * H, H, UhTp);
+    struct operand UTp = operand(after ? G : 2 * H, H, UT, H, (long)R * T);
+    struct operand UhTp = operand(H, H, UT + (size_t)2 * H * H, H, after ? 0 : (long)R * T);
     real *g = (real *)malloc(sizeof(real) * R * H), *dhp = (real *)malloc(sizeof(real) * R * H);
     real *drhp = after ? NULL : (real *)malloc(sizeof(real) * R * H);                    /* dL/d(r * hp) */
     real *skip = c->mask ? (real *)malloc(sizeof(real) * R * H) : NULL;
@@ -117,10 +113,10 @@ static void KERNEL(gru_backward)(const struct rnn_call *c, int r0, int r1) {
         }
         for (int i = 0; i < R * H; i++) dhp[i] = 0;
         if (after) {
-            gemm_acc(R, H, G, du, G, UTp, dhp, H);                                         /* du U^T */
+            gemm_acc(R, H, G, du, G, &UTp, dhp, H);                                       /* du U^T */
         } else {
             for (int i = 0; i < R * H; i++) drhp[i] = 0;
-            gemm_acc(R, H, H, dx + 2 * H, G, UhTp, drhp, H);                               /* da_h U_h^T */
+            gemm_acc(R, H, H, dx + 2 * H, G, &UhTp, drhp, H);                             /* da_h U_h^T */
             for (int r = 0; r < R; r++) {
                 real *dxr = dx + (size_t)r * G;
                 const real *rg = gates + (row0 + r) * G + H, *hpr = hs + (row0 + r) * H;
@@ -130,7 +126,7 @@ static void KERNEL(gru_backward)(const struct rnn_call *c, int r0, int r1) {
                     dhp[(size_t)r * H + j] = drhp[(size_t)r * H + j] * rg[j];
                 }
             }
-            gemm_acc(R, H, 2 * H, dx, G, UTp, dhp, H);                                     /* + [dz, dr] U_zr^T */
+            gemm_acc(R, H, 2 * H, dx, G, &UTp, dhp, H);                                   /* + [dz, dr] U_zr^T */
         }
         for (int r = 0; r < R; r++) {
             const real *z = gates + (row0 + r) * G;
@@ -146,6 +142,6 @@ static void KERNEL(gru_backward)(const struct rnn_call *c, int r0, int r1) {
     free(drhp);
     free(dhp);
     free(g);
-    free(UhTp);
-    free(UTp);
+    free(UhTp.packed);
+    free(UTp.packed);
 }

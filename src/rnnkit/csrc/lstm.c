@@ -18,8 +18,7 @@ static void KERNEL(lstm_forward)(const struct rnn_call *c, int r0, int r1) {
     const int T = c->T, B = c->B, H = c->H, R = r1 - r0, G = 4 * H;
     const real *rm = (const real *)c->rec_mask;
     real *hs = (real *)c->hs, *cs = (real *)c->cs, *gates = (real *)c->gates, *tc_all = (real *)c->aux;
-    real *Up = (real *)malloc(sizeof(real) * packed_size(H, G));
-    pack_b(H, G, (const real *)c->U, G, Up);
+    struct operand Up = operand(H, G, (const real *)c->U, G, (long)R * T);
     real *hp_masked = rm ? (real *)malloc(sizeof(real) * R * H) : NULL;
     for (int t = 0; t < T; t++) {
         const size_t prev = (size_t)(c->keep ? t : t % 2) * B + r0, next = (size_t)(c->keep ? t + 1 : (t + 1) % 2) * B + r0;
@@ -32,7 +31,7 @@ static void KERNEL(lstm_forward)(const struct rnn_call *c, int r0, int r1) {
             for (int i = 0; i < R * H; i++) hp_masked[i] = h_prev[i] * rm[(size_t)r0 * H + i];
             hp = hp_masked;
         }
-        gemm_acc(R, G, H, hp, H, Up, z, G);                                                /* z_t += h_{t-1} U */
+        gemm_acc(R, G, H, hp, H, &Up, z, G);                                              /* z_t += h_{t-1} U */
         for (int r = 0; r < R; r++) {
             real *zr = z + (size_t)r * G;
             apply_activation(c->ract, zr, 2 * H);                                          /* i, f */
@@ -52,7 +51,7 @@ static void KERNEL(lstm_forward)(const struct rnn_call *c, int r0, int r1) {
         }
     }
     free(hp_masked);
-    free(Up);
+    free(Up.packed);
 }
 
 static void KERNEL(lstm_backward)(const struct rnn_call *c, int r0, int r1) {
@@ -60,8 +59,7 @@ static void KERNEL(lstm_backward)(const struct rnn_call *c, int r0, int r1) {
     const real *rm = (const real *)c->rec_mask, *cs = (const real *)c->cs, *gates = (const real *)c->gates;
     const real *tc_all = (const real *)c->aux, *dh_seq = (const real *)c->dh_seq;
     real *dh = (real *)c->dh + (size_t)r0 * H, *dc = (real *)c->dc + (size_t)r0 * H;  /* (R, H) carried */
-    real *UTp = (real *)malloc(sizeof(real) * packed_size(G, H));
-    pack_b(G, H, (const real *)c->UT, H, UTp);
+    struct operand UTp = operand(G, H, (const real *)c->UT, H, (long)R * T);
     real *g_h = (real *)malloc(sizeof(real) * R * H);
     real *skip = c->mask ? (real *)malloc(sizeof(real) * 2 * R * H) : NULL;            /* skipped dh, dc */
     const int act = c->act, ract = c->ract;
@@ -94,7 +92,7 @@ static void KERNEL(lstm_backward)(const struct rnn_call *c, int r0, int r1) {
             }
         }
         for (int i = 0; i < R * H; i++) dh[i] = 0;
-        gemm_acc(R, H, G, dz, G, UTp, dh, H);                                              /* dz U^T */
+        gemm_acc(R, H, G, dz, G, &UTp, dh, H);                                            /* dz U^T */
         if (rm)
             for (int i = 0; i < R * H; i++) dh[i] *= rm[(size_t)r0 * H + i];
         if (c->mask)
@@ -102,5 +100,5 @@ static void KERNEL(lstm_backward)(const struct rnn_call *c, int r0, int r1) {
     }
     free(skip);
     free(g_h);
-    free(UTp);
+    free(UTp.packed);
 }

@@ -157,15 +157,20 @@ static kernel_fn kernel_of(const struct parsed *p) {
     return table[p->kind];
 }
 
-/* how many row blocks a call is split into: one when it is too small to share (handing work to
-   another thread costs microseconds), else up to two per thread, at least 8 rows each */
-static int blocks_for(const struct parsed *p, int threads) {
+/* the rows of each block a call is split into: all of them when the call is too small to share
+   (handing work to another thread costs microseconds), else up to two blocks per thread (so a thread
+   slowed down by another program takes fewer), at least 8 rows each, rounded up to whole register
+   tiles (6 rows, gemm.h) */
+static int block_rows(const struct parsed *p, int threads) {
     const struct rnn_call *c = &p->call;
     double flops = 2.0 * c->B * (double)c->T * kind_gates[p->kind] * (double)c->H * c->H;
-    if (threads <= 1 || flops < 1e6) return 1;
+    if (threads <= 1 || flops < 1e6) return c->B;
     int blocks = 2 * threads, by_rows = c->B / 8;
     if (blocks > by_rows) blocks = by_rows;
-    return blocks < 1 ? 1 : blocks;
+    if (blocks <= 1) return c->B;
+    int rows = (c->B + blocks - 1) / blocks;
+    rows = (rows + 5) / 6 * 6;
+    return rows < c->B ? rows : c->B;
 }
 
 static PyObject *run(PyObject *self, PyObject *args) {
@@ -184,15 +189,17 @@ static PyObject *run(PyObject *self, PyObject *args) {
         if (!kernel_of(&parsed[i])) { PyErr_Format(PyExc_ValueError, "no kernel for %s", kind_names[parsed[i].kind]); n = i + 1; goto out; }
     }
     int threads = pool_threads(), count = 0;
-    for (i = 0; i < n; i++) count += blocks_for(&parsed[i], threads);
+    for (i = 0; i < n; i++) {
+        int rows = block_rows(&parsed[i], threads);
+        count += (parsed[i].call.B + rows - 1) / rows;
+    }
     tasks = calloc((size_t)count, sizeof(struct task));
     if (!tasks) { PyErr_NoMemory(); goto out; }
     count = 0;
     for (i = 0; i < n; i++) {
-        int blocks = blocks_for(&parsed[i], threads), B = parsed[i].call.B;
-        for (int b = 0; b < blocks; b++)
-            tasks[count++] = (struct task){kernel_of(&parsed[i]), &parsed[i].call, (int)((long)b * B / blocks),
-                                           (int)((long)(b + 1) * B / blocks)};
+        int rows = block_rows(&parsed[i], threads), B = parsed[i].call.B;
+        for (int r0 = 0; r0 < B; r0 += rows)
+            tasks[count++] = (struct task){kernel_of(&parsed[i]), &parsed[i].call, r0, r0 + rows < B ? r0 + rows : B};
     }
     Py_BEGIN_ALLOW_THREADS
     pool_run(tasks, count);

@@ -16,8 +16,7 @@ static void KERNEL(simple_rnn_forward)(const struct rnn_call *c, int r0, int r1)
     const int T = c->T, B = c->B, H = c->H, R = r1 - r0;
     const real *xw = (const real *)c->xw, *rm = (const real *)c->rec_mask;
     real *hs = (real *)c->hs;
-    real *Up = (real *)malloc(sizeof(real) * packed_size(H, H));
-    pack_b(H, H, (const real *)c->U, H, Up);
+    struct operand Up = operand(H, H, (const real *)c->U, H, (long)R * T);
     real *hp_masked = rm ? (real *)malloc(sizeof(real) * R * H) : NULL;
     for (int t = 0; t < T; t++) {
         const real *h_prev = hs + ((size_t)(c->keep ? t : t % 2) * B + r0) * H;          /* (R, H) */
@@ -28,7 +27,7 @@ static void KERNEL(simple_rnn_forward)(const struct rnn_call *c, int r0, int r1)
             hp = hp_masked;
         }
         memcpy(h, xw + ((size_t)t * B + r0) * H, sizeof(real) * R * H);                 /* a_t = x_t W + b */
-        gemm_acc(R, H, H, hp, H, Up, h, H);                                               /*     + h_{t-1} U */
+        gemm_acc(R, H, H, hp, H, &Up, h, H);                                              /*     + h_{t-1} U */
         apply_activation(c->act, h, R * H);                                               /* h_t = act(a_t) */
         if (c->mask)
             for (int r = 0; r < R; r++)
@@ -36,14 +35,13 @@ static void KERNEL(simple_rnn_forward)(const struct rnn_call *c, int r0, int r1)
                     memcpy(h + (size_t)r * H, h_prev + (size_t)r * H, sizeof(real) * H);
     }
     free(hp_masked);
-    free(Up);
+    free(Up.packed);
 }
 
 static void KERNEL(simple_rnn_backward)(const struct rnn_call *c, int r0, int r1) {
     const int T = c->T, B = c->B, H = c->H, R = r1 - r0;
     const real *rm = (const real *)c->rec_mask, *hs = (const real *)c->hs;
-    real *UTp = (real *)malloc(sizeof(real) * packed_size(H, H));
-    pack_b(H, H, (const real *)c->UT, H, UTp);
+    struct operand UTp = operand(H, H, (const real *)c->UT, H, (long)R * T);
     const real *dh_seq = (const real *)c->dh_seq;
     real *dh = (real *)c->dh + (size_t)r0 * H;                                           /* (R, H) carried */
     real *skipped = c->mask ? (real *)malloc(sizeof(real) * R * H) : NULL;
@@ -62,12 +60,12 @@ static void KERNEL(simple_rnn_backward)(const struct rnn_call *c, int r0, int r1
             }
         times_derivative(c->act, g, hs + ((size_t)(t + 1) * B + r0) * H, R * H);        /* da_t */
         for (int i = 0; i < R * H; i++) dh[i] = 0;
-        gemm_acc(R, H, H, g, H, UTp, dh, H);                                             /* da_t U^T */
+        gemm_acc(R, H, H, g, H, &UTp, dh, H);                                           /* da_t U^T */
         if (rm)
             for (int i = 0; i < R * H; i++) dh[i] *= rm[(size_t)r0 * H + i];
         if (c->mask)
             for (int i = 0; i < R * H; i++) dh[i] += skipped[i];
     }
     free(skipped);
-    free(UTp);
+    free(UTp.packed);
 }

@@ -84,8 +84,6 @@ class GRU(GatedRecurrent):
         b_in, b_rec = self._biases(H, x_tm.dtype)
         gates = (x_tm.reshape(T * B, D) @ W).reshape(T, B, 3 * H)  # (T, B, 3H) input part, all steps
         gates += b_in
-        if kernels.covers(x_tm.dtype, act, ract):
-            return self._kernel_forward(x_tm, gates, b_rec, states0)
         hs = np.empty((T + 1, B, H), dtype=x_tm.dtype)
         hs[0] = states0[0]
         # reset_after: h_{t-1} U_h + b'_h of every step, needed by backward
@@ -120,43 +118,50 @@ class GRU(GatedRecurrent):
         self._cache = (x_tm, hs, gates, rec_h)
         return hs[1:], [hs[T]]
 
-    def _kernel_forward(self, x_tm, gates, b_rec, states0):
-        """The time loop in the compiled core (csrc/gru.c): the same steps as below."""
-        T, B, H = x_tm.shape[0], x_tm.shape[1], self.units
+    # -- the compiled core (csrc/gru.c): the same steps as the loops above and below -------------------
+    def kernel_covers(self, dtype):
+        return kernels.covers(dtype, self.activation, self.recurrent_activation)
+
+    def _kernel_args(self, dtype) -> dict:
+        return dict(act=kernels.ACTIVATIONS[self.activation.name],
+                    ract=kernels.ACTIVATIONS[self.recurrent_activation.name], reset_after=int(self.reset_after),
+                    double=int(dtype == np.float64), mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask)
+
+    def kernel_forward(self, x_tm, states0):
+        T, B, D = x_tm.shape
+        H = self.units
+        b_in, b_rec = self._biases(H, x_tm.dtype)
+        gates = (x_tm.reshape(T * B, D) @ self.params["kernel"]).reshape(T, B, 3 * H)   # (T, B, 3H)
+        gates += b_in
         keep = self.keep_cache or self.return_sequences      # every step, or just the running state
         hs = np.empty((T + 1 if keep else 2, B, H), dtype=x_tm.dtype)
         hs[0] = states0[0]
         rec_h = np.empty((T, B, H), dtype=x_tm.dtype) if self.reset_after else None
-        kernels.run(dict(kind="gru_forward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
-                         ract=kernels.ACTIVATIONS[self.recurrent_activation.name], keep=int(keep),
-                         reset_after=int(self.reset_after), double=int(x_tm.dtype == np.float64),
-                         U=self.params["recurrent_kernel"], rec_bias=None if not self.reset_after else
-                         kernels.contiguous(b_rec, x_tm.dtype), hs=hs, gates=gates, aux=rec_h,
-                         mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask))
-        if not keep:                                         # inference: no cache, only h_T
-            self._cache = None
-            return None, [hs[T % 2].copy()]
-        self._cache = (x_tm, hs, gates, rec_h)
-        return hs[1:], [hs[T]]
+        call = dict(kind="gru_forward", T=T, B=B, H=H, keep=int(keep), U=self.params["recurrent_kernel"],
+                    rec_bias=kernels.contiguous(b_rec, x_tm.dtype) if self.reset_after else None, hs=hs, gates=gates,
+                    aux=rec_h, **self._kernel_args(x_tm.dtype))
 
-    def _kernel_backward(self, dh_seq, dh):
+        def done():
+            if not keep:                                     # inference: no cache, only h_T
+                self._cache = None
+                return None, [hs[T % 2].copy()]
+            self._cache = (x_tm, hs, gates, rec_h)
+            return hs[1:], [hs[T]]
+
+        return call, done
+
+    def kernel_backward(self, dh_seq, dfinal):
         x_tm, hs, gates, rec_h = self._cache
         T, B, H = x_tm.shape[0], x_tm.shape[1], self.units
         dx_pre = np.empty((T, B, 3 * H), dtype=hs.dtype)         # dL/d(x W + b_in), filled by the kernel
         dr_pre = np.empty((T, B, 3 * H), dtype=hs.dtype) if self.reset_after else None
-        dh = np.array(dh, dtype=hs.dtype, order="C")             # in: dL/dh_T; out: dL/dh_0
-        kernels.run(dict(kind="gru_backward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
-                         ract=kernels.ACTIVATIONS[self.recurrent_activation.name],
-                         reset_after=int(self.reset_after), double=int(hs.dtype == np.float64),
-                         UT=np.ascontiguousarray(self.params["recurrent_kernel"].T), hs=hs, gates=gates, aux=rec_h,
-                         mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask,
-                         dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dz=dx_pre, dr=dr_pre))
-        return dx_pre, dr_pre, dh
+        dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else np.array(dfinal[0], hs.dtype, order="C")
+        call = dict(kind="gru_backward", T=T, B=B, H=H, UT=np.ascontiguousarray(self.params["recurrent_kernel"].T),
+                    hs=hs, gates=gates, aux=rec_h, dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dz=dx_pre,
+                    dr=dr_pre, **self._kernel_args(hs.dtype))
+        return call, lambda: self._weight_grads(x_tm, hs, gates, dx_pre, dr_pre, dh)
 
     def run_backward(self, dh_seq, dfinal):
-        if self._cache is None:
-            raise RuntimeError(f"Layer '{self.name}' ran forward without keeping what backward needs "
-                               "(keep_cache was False); run it again with keep_cache=True.")
         x_tm, hs, gates, rec_h = self._cache
         T, B, D = x_tm.shape
         H = self.units
@@ -164,9 +169,6 @@ class GRU(GatedRecurrent):
         act, ract = self.activation, self.recurrent_activation
         mask, rm = self._mask_tm, self._rec_mask
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
-        if kernels.covers(hs.dtype, act, ract) and not self.record_state_grads:
-            dx_pre, dr_pre, dh = self._kernel_backward(dh_seq, dh)
-            return self._weight_grads(x_tm, hs, gates, dx_pre, dr_pre, dh)
         dx_pre = np.empty((T, B, 3 * H), dtype=hs.dtype)          # dL/d(x W + b_in), blocks z, r, h
         dr_pre = np.empty((T, B, 3 * H), dtype=hs.dtype) if self.reset_after else None  # dL/d(h U + b_rec)
         record = self._new_state_grads(T, B, hs.dtype)

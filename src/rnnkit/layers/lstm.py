@@ -83,8 +83,6 @@ class LSTM(GatedRecurrent):
         b = self.params["bias"] if self.use_bias else None
         act, ract = self.activation, self.recurrent_activation
         mask, rm = self._mask_tm, self._rec_mask
-        if kernels.covers(x_tm.dtype, act, ract):
-            return self._kernel_forward(x_tm, states0)
         # With Keras' defaults (sigmoid gates, tanh candidate) one tanh call covers all four blocks:
         # s(z) = (1 + tanh(z / 2)) / 2, and the halving is folded into copies of the weights of the
         # i, f, o columns (exact: a power of two), leaving two cheap affine steps per gate block.
@@ -124,8 +122,16 @@ class LSTM(GatedRecurrent):
         self._cache = (x_tm, hs, cs, gates, tc)
         return hs[1:], [hs[T], cs[T]]
 
-    def _kernel_forward(self, x_tm, states0):
-        """The time loop in the compiled core (csrc/lstm.c): the same steps as below."""
+    # -- the compiled core (csrc/lstm.c): the same steps as the loops above and below ------------------
+    def kernel_covers(self, dtype):
+        return kernels.covers(dtype, self.activation, self.recurrent_activation)
+
+    def _kernel_args(self, dtype) -> dict:
+        return dict(act=kernels.ACTIVATIONS[self.activation.name],
+                    ract=kernels.ACTIVATIONS[self.recurrent_activation.name], double=int(dtype == np.float64),
+                    mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask)
+
+    def kernel_forward(self, x_tm, states0):
         T, B, D = x_tm.shape
         H = self.units
         gates = (x_tm.reshape(T * B, D) @ self.params["kernel"]).reshape(T, B, 4 * H)   # (T, B, 4H)
@@ -137,35 +143,30 @@ class LSTM(GatedRecurrent):
         cs = np.empty((steps, B, H), dtype=x_tm.dtype)
         tc = np.empty((T, B, H), dtype=x_tm.dtype)                # act(c_t)
         hs[0], cs[0] = states0
-        kernels.run(dict(kind="lstm_forward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
-                         ract=kernels.ACTIVATIONS[self.recurrent_activation.name], keep=int(keep),
-                         double=int(x_tm.dtype == np.float64), U=self.params["recurrent_kernel"], hs=hs, cs=cs,
-                         gates=gates, aux=tc, mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask))
-        if not keep:                                         # inference: no cache, only the final states
-            self._cache = None
-            return None, [hs[T % 2].copy(), cs[T % 2].copy()]
-        self._cache = (x_tm, hs, cs, gates, tc)
-        return hs[1:], [hs[T], cs[T]]
+        call = dict(kind="lstm_forward", T=T, B=B, H=H, keep=int(keep), U=self.params["recurrent_kernel"], hs=hs,
+                    cs=cs, gates=gates, aux=tc, **self._kernel_args(x_tm.dtype))
 
-    def _kernel_backward(self, dh_seq, dh, dc):
+        def done():
+            if not keep:                                     # inference: no cache, only the final states
+                self._cache = None
+                return None, [hs[T % 2].copy(), cs[T % 2].copy()]
+            self._cache = (x_tm, hs, cs, gates, tc)
+            return hs[1:], [hs[T], cs[T]]
+
+        return call, done
+
+    def kernel_backward(self, dh_seq, dfinal):
         x_tm, hs, cs, gates, tc = self._cache
         T, B, D = x_tm.shape
         H = self.units
         dz = np.empty((T, B, 4 * H), dtype=hs.dtype)             # dL/d pre-activations, filled by the kernel
-        dh = np.array(dh, dtype=hs.dtype, order="C")             # in: dL/dh_T, dL/dc_T; out: at t = 0
-        dc = np.array(dc, dtype=hs.dtype, order="C")
-        kernels.run(dict(kind="lstm_backward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
-                         ract=kernels.ACTIVATIONS[self.recurrent_activation.name],
-                         double=int(hs.dtype == np.float64),
-                         UT=np.ascontiguousarray(self.params["recurrent_kernel"].T), hs=hs, cs=cs, gates=gates,
-                         aux=tc, mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask,
-                         dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dc=dc, dz=dz))
-        return dz, dh, dc
+        dh, dc = (np.zeros((B, H), dtype=hs.dtype) if d is None else np.array(d, hs.dtype, order="C") for d in dfinal)
+        call = dict(kind="lstm_backward", T=T, B=B, H=H, UT=np.ascontiguousarray(self.params["recurrent_kernel"].T),
+                    hs=hs, cs=cs, gates=gates, aux=tc, dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dc=dc,
+                    dz=dz, **self._kernel_args(hs.dtype))
+        return call, lambda: self._weight_grads(x_tm, hs, dz, dh, dc)
 
     def run_backward(self, dh_seq, dfinal):
-        if self._cache is None:
-            raise RuntimeError(f"Layer '{self.name}' ran forward without keeping what backward needs "
-                               "(keep_cache was False); run it again with keep_cache=True.")
         x_tm, hs, cs, gates, tc = self._cache
         T, B, D = x_tm.shape
         H = self.units
@@ -174,9 +175,6 @@ class LSTM(GatedRecurrent):
         mask, rm = self._mask_tm, self._rec_mask
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
         dc = np.zeros((B, H), dtype=hs.dtype) if dfinal[1] is None else dfinal[1]
-        if kernels.covers(hs.dtype, act, ract) and not self.record_state_grads:
-            dz, dh, dc = self._kernel_backward(dh_seq, dh, dc)
-            return self._weight_grads(x_tm, hs, dz, dh, dc)
         dz = np.empty((T, B, 4 * H), dtype=hs.dtype)              # dL/d pre-activations
         record = self._new_state_grads(T, B, hs.dtype)
         UT = np.ascontiguousarray(U.T)      # per-step products with a transposed view are slower

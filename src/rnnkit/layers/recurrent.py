@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rnnkit import activations, initializers
+from rnnkit import activations, initializers, kernels
 from rnnkit.layers import penalties
 from rnnkit.layers.base import Layer, check_positive_int
 from rnnkit.threads import step_threads
@@ -173,6 +173,17 @@ class Recurrent(Layer):
         return (self._rng.random(shape) >= rate).astype(dtype) / (1.0 - rate)
 
     def forward(self, x, training=False, initial_state=None, mask=None):
+        call, finish = self.start_forward(x, training, initial_state, mask)
+        if call is not None:
+            kernels.run(call)
+        return finish()
+
+    def start_forward(self, x, training=False, initial_state=None, mask=None) -> tuple[dict | None, Any]:
+        """Forward up to the time loop: ``(kernel call or None, finish)``; ``finish()`` gives the output.
+
+        On the NumPy path the loop has run already and the call is None; on the compiled path the
+        caller runs the call (``kernels.run``), which lets Bidirectional run both directions at once.
+        """
         B, T, D = x.shape
         x_tm = self._time_major(x, mask)                  # (T, B, D), in reading order
         self._in_mask = self._rec_mask = None
@@ -182,11 +193,20 @@ class Recurrent(Layer):
         if training and self.recurrent_dropout:
             self._rec_mask = self._dropout_mask((B, self.units), self.recurrent_dropout, x_tm.dtype)
         states0 = self._initial_states(B, x_tm.dtype, initial_state)
-        h_seq, final_states = self.run_forward(x_tm, states0)
-        if self.stateful:
-            self.states = [s.copy() for s in final_states]
-        out = self._layer_output(h_seq, final_states[0])
-        return [out, *final_states] if self.return_state else out
+        if self.kernel_covers(x_tm.dtype):
+            call, loop_done = self.kernel_forward(x_tm, states0)
+        else:
+            call, result = None, self.run_forward(x_tm, states0)
+            loop_done = lambda: result                    # noqa: E731
+
+        def finish():
+            h_seq, final_states = loop_done()
+            if self.stateful:
+                self.states = [s.copy() for s in final_states]
+            out = self._layer_output(h_seq, final_states[0])
+            return [out, *final_states] if self.return_state else out
+
+        return call, finish
 
     def _time_major(self, x: np.ndarray, mask: Any) -> np.ndarray:
         """``x (B, T, D)`` as a contiguous ``(T, B, D)`` in reading order; the mask kept in ``_mask_tm``."""
@@ -239,20 +259,51 @@ class Recurrent(Layer):
 
         The gradient with respect to the initial states is left in ``initial_state_grads``.
         """
+        call, finish = self.start_backward(dy, dstates)
+        if call is not None:
+            kernels.run(call)
+        return finish()
+
+    def start_backward(self, dy: np.ndarray, dstates: Sequence[np.ndarray | None] | None = None):
+        """Backward up to the reversed time loop: ``(kernel call or None, finish)``, as ``start_forward``."""
+        if self._cache is None:
+            raise RuntimeError(f"Layer '{self.name}' ran forward without keeping what backward needs "
+                               "(keep_cache was False); run it again with keep_cache=True.")
         dfinal = [None] * self.n_states if dstates is None else list(dstates)
         dh_seq, d_last = self._output_grads(dy)
         if d_last is not None:                            # the output is the final state h_T
             dfinal[0] = d_last if dfinal[0] is None else dfinal[0] + d_last
-        dx_tm, self.initial_state_grads = self.run_backward(dh_seq, dfinal)
-        if self.state_grads is not None and self.go_backwards:
-            self.state_grads = self.state_grads[::-1]     # (T, B, H) in time order, like the input
-        if dx_tm is None:                                 # the model's first layer: not needed
-            return None
-        if self._in_mask is not None:
-            dx_tm *= self._in_mask
-        if self.go_backwards:
-            dx_tm = dx_tm[::-1]
-        return dx_tm.transpose(1, 0, 2)                   # (B, T, D)
+        if self.kernel_covers(self.dtype) and not self.record_state_grads:
+            call, loop_done = self.kernel_backward(dh_seq, dfinal)
+        else:
+            call, result = None, self.run_backward(dh_seq, dfinal)
+            loop_done = lambda: result                    # noqa: E731
+
+        def finish():
+            dx_tm, self.initial_state_grads = loop_done()
+            if self.state_grads is not None and self.go_backwards:
+                self.state_grads = self.state_grads[::-1]     # (T, B, H) in time order, like the input
+            if dx_tm is None:                                 # the model's first layer: not needed
+                return None
+            if self._in_mask is not None:
+                dx_tm *= self._in_mask
+            if self.go_backwards:
+                dx_tm = dx_tm[::-1]
+            return dx_tm.transpose(1, 0, 2)                   # (B, T, D)
+
+        return call, finish
+
+    # -- the compiled core: a cell that has kernels overrides these --------------------------------------
+    def kernel_covers(self, dtype) -> bool:
+        """Whether the compiled core runs this layer's time loop (else the NumPy reference does)."""
+        return False
+
+    def kernel_forward(self, x_tm, states0) -> tuple[dict, Any]:  # pragma: no cover - abstract
+        """``(kernel call, done)``: ``done()`` gives what ``run_forward`` returns, once the call has run."""
+        raise NotImplementedError
+
+    def kernel_backward(self, dh_seq, dfinal) -> tuple[dict, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def backward_call(self, output_grads):
         if self.return_state:

@@ -207,7 +207,8 @@ class RNN(Recurrent):
         super().reset_states(states)
 
     # -- forward ------------------------------------------------------------------------------
-    def forward(self, x, training=False, initial_state=None, mask=None):
+    def start_forward(self, x, training=False, initial_state=None, mask=None):
+        """The whole forward pass (a cell's steps run in Python, so there is no kernel call to hand back)."""
         x_tm = self._time_major(x, mask)                    # (T, B, D); a cell draws its own dropout masks
         states0 = self._initial_states(x.shape[0], x_tm.dtype, initial_state)
         self._training = bool(training)
@@ -215,7 +216,8 @@ class RNN(Recurrent):
         if self.stateful:
             self.states = [s.copy() for s in final_states]
         out = self._layer_output(y_seq, y_seq[-1])          # a cell's output need not be its first state
-        return [out, *pack(iter(final_states), self.state_structure)] if self.return_state else out
+        result = [out, *pack(iter(final_states), self.state_structure)] if self.return_state else out
+        return None, lambda: result
 
     def _call_cell(self, x_t: np.ndarray, states: list) -> tuple:
         packed = pack(iter(states), self.state_structure)
@@ -258,11 +260,11 @@ class RNN(Recurrent):
                                  f"from its state_size {self.cell.state_size!r}.")
 
     # -- backward -----------------------------------------------------------------------------
-    def backward(self, dy: np.ndarray, dstates: Sequence | None = None) -> np.ndarray | None:
+    def start_backward(self, dy: np.ndarray, dstates: Sequence | None = None):
         """BPTT from ``dL/d output`` (and optionally ``dL/d final states``, flat or laid out as returned).
 
         The gradient with respect to the initial states is left in ``initial_state_grads``,
-        laid out as the states are returned.
+        laid out as the states are returned. Runs whole, like ``start_forward``.
         """
         if type(self.cell).backward is Layer.backward:
             raise NotImplementedError(f"The cell {type(self.cell).__name__} of layer '{self.name}' has no backward; "
@@ -272,11 +274,10 @@ class RNN(Recurrent):
         dy_seq, d_last = self._output_grads(dy)
         dx_tm, dstates0 = self.run_backward(dy_seq, dfinal, d_last)
         self.initial_state_grads = pack(iter(dstates0), self.state_structure)
-        if dx_tm is None:                                   # the model's first layer: not needed
-            return None
-        if self.go_backwards:
+        if dx_tm is not None and self.go_backwards:
             dx_tm = dx_tm[::-1]
-        return dx_tm.transpose(1, 0, 2)                     # (B, T, D)
+        dx = None if dx_tm is None else dx_tm.transpose(1, 0, 2)   # (B, T, D); None for a model's first layer
+        return None, lambda: dx
 
     def run_backward(self, dy_seq, dfinal, d_last=None):
         """The reversed loop: ``dy_seq (T, B, O)`` or None, ``dfinal`` per state, ``d_last`` (B, O) or None.

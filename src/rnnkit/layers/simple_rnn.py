@@ -72,8 +72,6 @@ class SimpleRNN(Recurrent):
         xw = (x_tm.reshape(T * B, D) @ W).reshape(T, B, H)    # (T, B, H) input part of a_t, all steps
         if self.use_bias:
             xw += self.params["bias"]
-        if kernels.covers(x_tm.dtype, self.activation):
-            return self._kernel_forward(xw, states0, x_tm)
         hs = np.empty((T + 1, B, H), dtype=x_tm.dtype)         # hs[t + 1] = h_t, hs[0] = h_0
         hs[0] = states0[0]
         with self.loop_threads(B):
@@ -87,47 +85,51 @@ class SimpleRNN(Recurrent):
         self._cache = (x_tm, hs)
         return hs[1:], [hs[T]]
 
-    def _kernel_forward(self, xw, states0, x_tm):
-        """The time loop in the compiled core (csrc/simple_rnn.c): the same steps as below."""
-        T, B, H = xw.shape
+    # -- the compiled core (csrc/simple_rnn.c): the same steps as the loops above and below ------------
+    def kernel_covers(self, dtype):
+        return kernels.covers(dtype, self.activation)
+
+    def kernel_forward(self, x_tm, states0):
+        T, B, D = x_tm.shape
+        H = self.units
+        xw = (x_tm.reshape(T * B, D) @ self.params["kernel"]).reshape(T, B, H)   # (T, B, H)
+        if self.use_bias:
+            xw += self.params["bias"]
         keep = self.keep_cache or self.return_sequences      # every step, or just the running state
         hs = np.empty((T + 1 if keep else 2, B, H), dtype=xw.dtype)
         hs[0] = states0[0]
-        kernels.run(dict(kind="simple_rnn_forward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
-                         keep=int(keep), double=int(xw.dtype == np.float64), xw=xw,
-                         U=self.params["recurrent_kernel"], hs=hs, mask=kernels.as_mask(self._mask_tm),
-                         rec_mask=self._rec_mask))
-        if not keep:                                         # inference: no cache, only h_T
-            self._cache = None
-            return None, [hs[T % 2].copy()]
-        self._cache = (x_tm, hs)
-        return hs[1:], [hs[T]]
+        call = dict(kind="simple_rnn_forward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
+                    keep=int(keep), double=int(xw.dtype == np.float64), xw=xw, U=self.params["recurrent_kernel"],
+                    hs=hs, mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask)
 
-    def _kernel_backward(self, dh_seq, dh):
+        def done():
+            if not keep:                                     # inference: no cache, only h_T
+                self._cache = None
+                return None, [hs[T % 2].copy()]
+            self._cache = (x_tm, hs)
+            return hs[1:], [hs[T]]
+
+        return call, done
+
+    def kernel_backward(self, dh_seq, dfinal):
         x_tm, hs = self._cache
         T, B, D = x_tm.shape
         H = self.units
         da = np.empty((T, B, H), dtype=hs.dtype)                 # dL/da_t, filled by the kernel
-        dh = np.array(dh, dtype=hs.dtype, order="C")             # in: dL/dh_T; out: dL/dh_0
-        kernels.run(dict(kind="simple_rnn_backward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
-                         double=int(hs.dtype == np.float64), UT=np.ascontiguousarray(self.params["recurrent_kernel"].T),
-                         hs=hs, mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask,
-                         dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dz=da))
-        return da, dh
+        dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else np.array(dfinal[0], hs.dtype, order="C")
+        call = dict(kind="simple_rnn_backward", T=T, B=B, H=H, act=kernels.ACTIVATIONS[self.activation.name],
+                    double=int(hs.dtype == np.float64), UT=np.ascontiguousarray(self.params["recurrent_kernel"].T),
+                    hs=hs, mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask,
+                    dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dz=da)
+        return call, lambda: self._weight_grads(x_tm, hs, da, dh)     # dh: dL/dh_0 once the call has run
 
     def run_backward(self, dh_seq, dfinal):
-        if self._cache is None:
-            raise RuntimeError(f"Layer '{self.name}' ran forward without keeping what backward needs "
-                               "(keep_cache was False); run it again with keep_cache=True.")
         x_tm, hs = self._cache
         T, B, D = x_tm.shape
         H = self.units
         U = self.params["recurrent_kernel"]
         mask, rm = self._mask_tm, self._rec_mask
         dh = np.zeros((B, H), dtype=hs.dtype) if dfinal[0] is None else dfinal[0]
-        if kernels.covers(hs.dtype, self.activation) and not self.record_state_grads:
-            da, dh = self._kernel_backward(dh_seq, dh)
-            return self._weight_grads(x_tm, hs, da, dh)
         da = np.empty((T, B, H), dtype=hs.dtype)               # dL/da_t for every step
         record = self._new_state_grads(T, B, hs.dtype)
         # act'(a_t) for every step at once, from the outputs (element-wise activations)

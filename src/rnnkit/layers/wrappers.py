@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rnnkit import kernels
 from rnnkit.layers.base import Layer
 from rnnkit.layers.recurrent import Recurrent
 
@@ -115,6 +116,15 @@ class TimeDistributed(Layer):
 
     def get_config(self):
         return {**super().get_config(), "layer": _serialize(self.layer)}
+
+
+def _both(started_f: tuple, started_b: tuple) -> tuple:
+    """Finish two directions started with ``start_forward`` / ``start_backward``: their kernel calls
+    (if they run on the compiled core) go to the thread pool together, so both directions run at once."""
+    calls = [call for call, _ in (started_f, started_b) if call is not None]
+    if calls:
+        kernels.run(*calls)
+    return started_f[1](), started_b[1]()
 
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -267,8 +277,8 @@ class Bidirectional(Layer):
             init_f, init_b = states[:n], states[n:]
         for sub in (self.forward_layer, self.backward_layer):
             sub.keep_cache = self.keep_cache
-        yf = self.forward_layer.forward(x, training=training, initial_state=init_f, mask=mask)
-        yb = self.backward_layer.forward(x, training=training, initial_state=init_b, mask=mask)
+        yf, yb = _both(self.forward_layer.start_forward(x, training, init_f, mask),
+                       self.backward_layer.start_forward(x, training, init_b, mask))
         for sub in (self.forward_layer, self.backward_layer):
             sub.keep_cache = True
         states = []
@@ -312,8 +322,8 @@ class Bidirectional(Layer):
         ds = [None] * (2 * n) if dstates is None else list(dstates)
         for sub in (self.forward_layer, self.backward_layer):
             sub.need_input_grad = self.need_input_grad
-        dx_f = self.forward_layer.backward(dyf, ds[:n])
-        dx_b = self.backward_layer.backward(dyb, ds[n:])
+        dx_f, dx_b = _both(self.forward_layer.start_backward(dyf, ds[:n]),
+                           self.backward_layer.start_backward(dyb, ds[n:]))
         self._collect_grads()
         return None if dx_f is None else dx_f + dx_b
 
