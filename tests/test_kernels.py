@@ -1,10 +1,12 @@
 """The compiled recurrent core against the NumPy reference, PyTorch and itself.
 
 * It is built and active (CI fails here rather than testing the NumPy fallback twice).
-* On every instruction set this CPU has (forced one by one), every cell and option gives the
+* On every instruction set this CPU has (forced one by one; "wide" is the AVX-512 build's code
+  compiled for AVX2, so its vector-width logic is checked here too), every cell and option gives the
   reference's outputs, final states and gradients (input, initial states, weights): within 1e-10
   relative in float64, 1e-5 in float32, over masks, dropout, initial states, go_backwards, batch
   sizes that split unevenly over threads, and one-step sequences.
+* The products outside the time loop (``kernels.matmul``) equal NumPy's, every transpose form.
 * In float64 it matches PyTorch's LSTM, GRU and RNN (autograd) within 1e-10.
 * Rows are independent (a row computed alone equals the same row in a batch); predict, which keeps
   no BPTT cache, gives what a training forward gives; the kernels never leave flush-to-zero on in
@@ -129,6 +131,54 @@ def test_bidirectional_runs_both_directions_and_matches(cell, isa):
     make = lambda **kw: Bidirectional(CELLS[cell](return_sequences=True, return_state=True,
                                                   seed=kw.pop("seed")), **kw)
     _compare(make, {}, 17, 6, "padding", False, "float64", 1e-10)
+
+
+WIDE = {"simple": lambda **kw: SimpleRNN(37, **kw), "lstm": lambda **kw: LSTM(37, **kw),
+        "gru_after": lambda **kw: GRU(37, **kw), "gru_before": lambda **kw: GRU(37, reset_after=False, **kw)}
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-10), ("float32", 1e-5)])
+@pytest.mark.parametrize("cell", WIDE)
+def test_wider_layers_equal_the_reference(cell, dtype, tol, isa):
+    """37 units: gate blocks span whole register tiles (up to 64 columns wide) and a ragged tail."""
+    _compare(WIDE[cell], {"return_sequences": True, "return_state": True}, 20, 9, "padding", True, dtype, tol)
+
+
+MATMUL_SHAPES = [(1, 1, 1), (5, 3, 7), (6, 16, 64), (13, 37, 150), (300, 70, 200), (64, 500, 48)]
+
+
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m, k, n", MATMUL_SHAPES)
+def test_matmul_equals_numpy(m, k, n, trans_a, trans_b, isa):
+    """The products outside the time loop: every transpose form, shapes from one number to ones that are
+    split over threads by rows and by columns, in both float types; accumulate adds to C."""
+    rng = np.random.default_rng(m + k + n)
+    for dtype, tol in ((np.float64, 1e-13), (np.float32, 1e-5)):
+        a = rng.normal(size=(k, m) if trans_a else (m, k)).astype(dtype)
+        b = rng.normal(size=(n, k) if trans_b else (k, n)).astype(dtype)
+        want = (a.T if trans_a else a).astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
+        got = kernels.matmul(a, b, trans_a=trans_a, trans_b=trans_b)
+        assert got.dtype == dtype and got.shape == (m, n)
+        assert np.abs(got - want).max() <= tol * max(1.0, np.abs(want).max()) * np.sqrt(k)
+        c = np.ones((m, n), dtype)
+        _kernels.matmul(a, b, c, trans_a, trans_b, True)
+        assert np.abs(c - 1 - want).max() <= tol * max(1.0, np.abs(want).max()) * np.sqrt(k) + tol
+
+
+def test_matmul_reads_column_slices_in_place_and_copies_other_layouts():
+    rng = np.random.default_rng(5)
+    wide = rng.normal(size=(40, 90))
+    b = rng.normal(size=(40, 30))
+    np.testing.assert_allclose(kernels.matmul(wide[:, 30:60], b, trans_a=True), wide[:, 30:60].T @ b, rtol=1e-12)
+    strided = wide[:, ::3]                                    # not contiguous along rows: copied first
+    np.testing.assert_allclose(kernels.matmul(strided, b, trans_a=True), strided.T @ b, rtol=1e-12)
+    np.testing.assert_allclose(kernels.column_sums(wide), wide.sum(axis=0), rtol=1e-12)
+    with pytest.raises(ValueError, match="shapes do not fit: op\\(A\\) is 40 x 90, op\\(B\\) 40 x 30"):
+        _kernels.matmul(wide, b, np.empty((40, 30)), False, False, False)
+    with pytest.raises(TypeError, match="B has another float type than A"):
+        _kernels.matmul(wide, b.astype(np.float32), np.empty((90, 30)), True, False, False)
+    with pytest.raises(ValueError, match="C must be a 2-D float32 or float64 array"):
+        _kernels.matmul(wide, b, np.empty((90, 30), np.int64), True, False, False)
 
 
 @pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])

@@ -67,9 +67,10 @@ def kernels_info() -> dict[str, Any]:
 
 
 def set_isa(name: str) -> bool:
-    """Use the kernels of one instruction set ("avx512", "avx2" or "base"); False if the CPU lacks it."""
-    if name not in ("avx512", "avx2", "base"):
-        raise ValueError(f"Unknown instruction set {name!r}; valid: avx512, avx2, base.")
+    """Use the kernels of one instruction set ("avx512", "avx2" or "base"; "wide", the AVX-512 build's code
+    compiled for AVX2, is for tests); False if the CPU lacks it."""
+    if name not in ("avx512", "avx2", "wide", "base"):
+        raise ValueError(f"Unknown instruction set {name!r}; valid: avx512, avx2, wide, base.")
     return _kernels is not None and bool(_kernels.set_isa(name))
 
 
@@ -110,3 +111,28 @@ def as_mask(mask_tm: np.ndarray | None) -> np.ndarray | None:
 def contiguous(a: np.ndarray | None, dtype: Any) -> np.ndarray | None:
     """``a`` as a C-contiguous array of ``dtype`` (a copy only if needed), or None."""
     return None if a is None else np.ascontiguousarray(a, dtype=dtype)
+
+
+def matmul(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
+    """``op(a) @ op(b)`` on the kernels' threads (``op`` transposes where asked), for the large products
+    outside the time loop: NumPy's BLAS threads would go on spinning after each product and compete
+    with the time loop's threads. ``a`` and ``b`` are 2-D float arrays of one type with contiguous rows."""
+    a, b = _rows(a, a.dtype), _rows(b, a.dtype)
+    m = a.shape[1] if trans_a else a.shape[0]
+    n = b.shape[0] if trans_b else b.shape[1]
+    out = np.empty((m, n), dtype=a.dtype)
+    _kernels.matmul(a, b, out, trans_a, trans_b, False)
+    return out
+
+
+def column_sums(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=0)`` of a 2-D array, as a product with a row of ones on the kernels' threads."""
+    return matmul(np.ones((1, a.shape[0]), dtype=a.dtype), a)[0]
+
+
+def _rows(a: np.ndarray, dtype: Any) -> np.ndarray:
+    """``a`` itself when its rows are contiguous runs of ``dtype`` (a column slice qualifies), else a copy."""
+    if (a.dtype == dtype and a.ndim == 2 and (a.shape[1] <= 1 or a.strides[1] == a.itemsize)
+            and a.strides[0] >= a.shape[1] * a.itemsize):
+        return a
+    return np.ascontiguousarray(a, dtype=dtype)

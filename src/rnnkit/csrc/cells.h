@@ -16,6 +16,7 @@
 #include "simple_rnn.c"
 #include "lstm.c"
 #include "gru.c"
+#include "matmul.c"
 
 const struct kernel_table KERNEL(table) = {
     .isa = ISA_NAME,
@@ -25,4 +26,5 @@ const struct kernel_table KERNEL(table) = {
     .lstm_backward = KERNEL(lstm_backward),
     .gru_forward = KERNEL(gru_forward),
     .gru_backward = KERNEL(gru_backward),
+    .matmul = KERNEL(matmul),
 };

@@ -33,16 +33,19 @@ static void pack_b(int k, int n, const real *B, int ldb, real *Bp) {
 
 /* mr <= MR rows: the accumulators live in registers for the whole k loop. Inlined with a constant
    mr (see tile_rows), so each row count gets its own fully unrolled code. */
-static inline __attribute__((always_inline)) void tile(const int mr, int k, const real *A, int lda,
+static inline __attribute__((always_inline)) void tile(const int mr, int k, const real *A, int ars, int acs,
                                                        const real *Bp, real *C, int ldc, int w) {
     vec c[MR][NV];
-    for (int r = 0; r < mr; r++)
+    for (int r = 0; r < mr; r++) {
         for (int v = 0; v < NV; v++) c[r][v] = vset1(0);
-    for (int p = 0; p < k; p++, Bp += NR) {
+        __builtin_prefetch(C + (size_t)r * ldc, 1);            /* C's rows arrive while the k loop runs */
+        __builtin_prefetch(C + (size_t)r * ldc + NR - 1, 1);
+    }
+    for (int p = 0; p < k; p++, Bp += NR, A += acs) {    /* A[r][p] is A[r * ars + p * acs] */
         vec b[NV];
         for (int v = 0; v < NV; v++) b[v] = vload(Bp + v * VLEN);
         for (int r = 0; r < mr; r++) {
-            vec a = vset1(A[r * lda + p]);
+            vec a = vset1(A[r * ars]);
             for (int v = 0; v < NV; v++) c[r][v] += a * b[v];
         }
     }
@@ -58,14 +61,14 @@ static inline __attribute__((always_inline)) void tile(const int mr, int k, cons
     }
 }
 
-static void tile_rows(int mr, int k, const real *A, int lda, const real *Bp, real *C, int ldc, int w) {
+static void tile_rows(int mr, int k, const real *A, int ars, int acs, const real *Bp, real *C, int ldc, int w) {
     switch (mr) {
-        case 6: tile(6, k, A, lda, Bp, C, ldc, w); break;
-        case 5: tile(5, k, A, lda, Bp, C, ldc, w); break;
-        case 4: tile(4, k, A, lda, Bp, C, ldc, w); break;
-        case 3: tile(3, k, A, lda, Bp, C, ldc, w); break;
-        case 2: tile(2, k, A, lda, Bp, C, ldc, w); break;
-        default: tile(1, k, A, lda, Bp, C, ldc, w); break;
+        case 6: tile(6, k, A, ars, acs, Bp, C, ldc, w); break;
+        case 5: tile(5, k, A, ars, acs, Bp, C, ldc, w); break;
+        case 4: tile(4, k, A, ars, acs, Bp, C, ldc, w); break;
+        case 3: tile(3, k, A, ars, acs, Bp, C, ldc, w); break;
+        case 2: tile(2, k, A, ars, acs, Bp, C, ldc, w); break;
+        default: tile(1, k, A, ars, acs, Bp, C, ldc, w); break;
     }
 }
 
@@ -74,7 +77,7 @@ static void gemm_packed(int m, int n, int k, const real *A, int lda, const real 
         const real *panel = Bp + (size_t)block * k * NR;
         int w = n - j0 < NR ? n - j0 : NR;
         for (int i = 0; i < m; i += MR)
-            tile_rows(m - i < MR ? m - i : MR, k, A + (size_t)i * lda, lda, panel, C + (size_t)i * ldc + j0, ldc, w);
+            tile_rows(m - i < MR ? m - i : MR, k, A + (size_t)i * lda, lda, 1, panel, C + (size_t)i * ldc + j0, ldc, w);
     }
 }
 
@@ -117,3 +120,4 @@ static void gemm_acc(int m, int n, int k, const real *A, int lda, const struct o
     if (b->packed) gemm_packed(m, n, k, A, lda, b->packed, C, ldc);
     else gemm_direct(m, n, k, A, lda, b->data, b->ld, C, ldc);
 }
+

@@ -14,7 +14,8 @@
        otherwise:    d(r hp) = da_h U_h^T;  dr = d(r hp) hp s'(r);  dhp = [dz, dr] U_zr^T + d(r hp) r
        dL/dh_{t-1} = dhp (times the dropout mask) + g z;  a masked step passes g straight back */
 
-static void KERNEL(gru_forward)(const struct rnn_call *c, int r0, int r1) {
+static void KERNEL(gru_forward)(const void *call, int r0, int r1) {
+    const struct rnn_call *c = (const struct rnn_call *)call;
     const int T = c->T, B = c->B, H = c->H, R = r1 - r0, G = 3 * H;
     const real *rm = (const real *)c->rec_mask, *U = (const real *)c->U, *b_rec = (const real *)c->rec_bias;
     real *hs = (real *)c->hs, *gates = (real *)c->gates, *rec_h = (real *)c->aux;
@@ -68,7 +69,8 @@ static void KERNEL(gru_forward)(const struct rnn_call *c, int r0, int r1) {
     free(Up.packed);
 }
 
-static void KERNEL(gru_backward)(const struct rnn_call *c, int r0, int r1) {
+static void KERNEL(gru_backward)(const void *call, int r0, int r1) {
+    const struct rnn_call *c = (const struct rnn_call *)call;
     const int T = c->T, B = c->B, H = c->H, R = r1 - r0, G = 3 * H;
     const real *rm = (const real *)c->rec_mask, *hs = (const real *)c->hs, *gates = (const real *)c->gates;
     const real *rec_h = (const real *)c->aux, *dh_seq = (const real *)c->dh_seq, *UT = (const real *)c->UT;

@@ -30,13 +30,27 @@ struct rnn_call {
     void *dr;                 /* GRU reset_after backward: (T, B, 3H) dL/d(h U + b') */
 };
 
-typedef void (*kernel_fn)(const struct rnn_call *call, int r0, int r1);
+/* the large products outside the time loop: C (m x n) = op(A) op(B), or += with accumulate */
+struct mm_call {
+    int m, n, k;
+    const void *A, *B;
+    void *C;
+    int lda, ldb, ldc;        /* row strides of A, B, C as stored */
+    int trans_a, trans_b;     /* op(A) = A^T: A is stored k x m; op(B) = B^T: B is stored n x k */
+    int accumulate;           /* 1: C += ..., 0: C = ... */
+    int split_cols;           /* the tasks' [r0, r1) are columns of C (else rows) */
+};
+
+/* a kernel runs one call (a struct rnn_call or struct mm_call) over the rows [r0, r1) of the batch
+   (for a product: of C's rows or columns) */
+typedef void (*kernel_fn)(const void *call, int r0, int r1);
 
 struct kernel_table {
     const char *isa;
     kernel_fn simple_rnn_forward, simple_rnn_backward;
     kernel_fn lstm_forward, lstm_backward;
     kernel_fn gru_forward, gru_backward;
+    kernel_fn matmul;
 };
 
 #endif

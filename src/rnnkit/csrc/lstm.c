@@ -14,7 +14,8 @@
        dz = [di s'(i), df s'(f), dg act'(g), do s'(o)]          stored in dz[t]
        dh_{t-1} = dz U^T   (times the dropout mask); a masked step passes dh and dc straight back */
 
-static void KERNEL(lstm_forward)(const struct rnn_call *c, int r0, int r1) {
+static void KERNEL(lstm_forward)(const void *call, int r0, int r1) {
+    const struct rnn_call *c = (const struct rnn_call *)call;
     const int T = c->T, B = c->B, H = c->H, R = r1 - r0, G = 4 * H;
     const real *rm = (const real *)c->rec_mask;
     real *hs = (real *)c->hs, *cs = (real *)c->cs, *gates = (real *)c->gates, *tc_all = (real *)c->aux;
@@ -54,7 +55,8 @@ static void KERNEL(lstm_forward)(const struct rnn_call *c, int r0, int r1) {
     free(Up.packed);
 }
 
-static void KERNEL(lstm_backward)(const struct rnn_call *c, int r0, int r1) {
+static void KERNEL(lstm_backward)(const void *call, int r0, int r1) {
+    const struct rnn_call *c = (const struct rnn_call *)call;
     const int T = c->T, B = c->B, H = c->H, R = r1 - r0, G = 4 * H;
     const real *rm = (const real *)c->rec_mask, *cs = (const real *)c->cs, *gates = (const real *)c->gates;
     const real *tc_all = (const real *)c->aux, *dh_seq = (const real *)c->dh_seq;

@@ -7,7 +7,8 @@
    together (a Bidirectional layer's two directions run at once), with the GIL released.
 
    The instruction set is chosen once at import, the best the CPU has (AVX-512, AVX2 + FMA, or
-   the portable baseline); set_isa() forces one, for the tests. */
+   the portable baseline); set_isa() forces one, for the tests, which also run "wide": the AVX-512
+   build's code compiled for AVX2, so that its 64-byte vector logic is checked on any AVX2 CPU. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,6 +21,7 @@
 extern const struct kernel_table table_base_f32, table_base_f64;
 #if defined(__x86_64__) || defined(__i386__)
 extern const struct kernel_table table_avx2_f32, table_avx2_f64, table_avx512_f32, table_avx512_f64;
+extern const struct kernel_table table_wide_f32, table_wide_f64;
 #endif
 
 static const struct kernel_table *active_f32 = &table_base_f32, *active_f64 = &table_base_f64;
@@ -28,7 +30,8 @@ static int cpu_supports(const char *isa) {
     if (strcmp(isa, "base") == 0) return 1;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (strcmp(isa, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (strcmp(isa, "avx2") == 0 || strcmp(isa, "wide") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (strcmp(isa, "avx512") == 0)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
@@ -41,6 +44,7 @@ static int use_isa(const char *isa) {
 #if defined(__x86_64__) || defined(__i386__)
     if (strcmp(isa, "avx512") == 0) { active_f32 = &table_avx512_f32; active_f64 = &table_avx512_f64; return 1; }
     if (strcmp(isa, "avx2") == 0) { active_f32 = &table_avx2_f32; active_f64 = &table_avx2_f64; return 1; }
+    if (strcmp(isa, "wide") == 0) { active_f32 = &table_wide_f32; active_f64 = &table_wide_f64; return 1; }
 #endif
     active_f32 = &table_base_f32;
     active_f64 = &table_base_f64;
@@ -214,6 +218,86 @@ out:
     return result;
 }
 
+/* -- the large products ----------------------------------------------------------------------- */
+
+/* a 2-D float array whose rows are contiguous (a column slice of a matrix will do): its data, rows,
+   columns and row stride in numbers */
+static int get_matrix(PyObject *obj, Py_buffer *view, int writable, int *is_double, const char *name,
+                      int *rows, int *cols, int *ld) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
+    char fmt = view->format ? view->format[strlen(view->format) - 1] : 'B';
+    int dbl = fmt == 'd';
+    if ((fmt != 'f' && fmt != 'd') || view->ndim != 2 || view->strides[1] != view->itemsize ||
+        view->strides[0] % view->itemsize != 0 || view->strides[0] < view->shape[1] * view->itemsize) {
+        PyErr_Format(PyExc_ValueError, "matmul: %s must be a 2-D float32 or float64 array with contiguous rows", name);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    if (*is_double >= 0 && *is_double != dbl) {
+        PyErr_Format(PyExc_TypeError, "matmul: %s has another float type than A", name);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    *is_double = dbl;
+    *rows = (int)view->shape[0];
+    *cols = (int)view->shape[1];
+    *ld = (int)(view->strides[0] / view->itemsize);
+    return 0;
+}
+
+static PyObject *matmul(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *a, *b, *out;
+    int trans_a, trans_b, accumulate;
+    if (!PyArg_ParseTuple(args, "OOOppp", &a, &b, &out, &trans_a, &trans_b, &accumulate)) return NULL;
+    Py_buffer va, vb, vc;
+    int dbl = -1, ar, ac, br, bc, cr, cc;
+    struct mm_call c;
+    memset(&c, 0, sizeof(c));
+    if (get_matrix(a, &va, 0, &dbl, "A", &ar, &ac, &c.lda) < 0) return NULL;
+    if (get_matrix(b, &vb, 0, &dbl, "B", &br, &bc, &c.ldb) < 0) { PyBuffer_Release(&va); return NULL; }
+    if (get_matrix(out, &vc, 1, &dbl, "C", &cr, &cc, &c.ldc) < 0) {
+        PyBuffer_Release(&va); PyBuffer_Release(&vb); return NULL;
+    }
+    c.m = trans_a ? ac : ar;
+    c.k = trans_a ? ar : ac;
+    c.n = trans_b ? br : bc;
+    int kb = trans_b ? bc : br;
+    PyObject *result = NULL;
+    if (kb != c.k || cr != c.m || cc != c.n) {
+        PyErr_Format(PyExc_ValueError, "matmul: shapes do not fit: op(A) is %d x %d, op(B) %d x %d, C %d x %d",
+                     c.m, c.k, kb, c.n, cr, cc);
+        goto out;
+    }
+    c.A = va.buf; c.B = vb.buf; c.C = vc.buf;
+    c.trans_a = trans_a; c.trans_b = trans_b; c.accumulate = accumulate;
+    if (c.m == 0 || c.n == 0) { result = Py_None; Py_INCREF(result); goto out; }
+    kernel_fn fn = (dbl ? active_f64 : active_f32)->matmul;
+    /* split C where it is larger: rows in whole tiles of 6, columns in blocks of 64 (whole panels on
+       every instruction set); one task when the product is too small to share */
+    int threads = pool_threads();
+    c.split_cols = c.n > c.m;
+    int size = c.split_cols ? c.n : c.m, unit = c.split_cols ? 64 : 6;
+    int blocks = (2.0 * c.m * c.n * (double)c.k < 4e6 || threads <= 1) ? 1 : 2 * threads;
+    int max_blocks = (size + unit - 1) / unit;
+    if (blocks > max_blocks) blocks = max_blocks;
+    int step = ((size + blocks - 1) / blocks + unit - 1) / unit * unit;
+    struct task tasks[512];
+    int count = 0;
+    for (int r0 = 0; r0 < size && count < 512; r0 += step)
+        tasks[count++] = (struct task){fn, &c, r0, r0 + step < size ? r0 + step : size};
+    Py_BEGIN_ALLOW_THREADS
+    pool_run(tasks, count);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+out:
+    PyBuffer_Release(&va);
+    PyBuffer_Release(&vb);
+    PyBuffer_Release(&vc);
+    return result;
+}
+
 static PyObject *set_isa(PyObject *self, PyObject *args) {
     (void)self;
     const char *isa;
@@ -232,8 +316,8 @@ static PyObject *set_threads(PyObject *self, PyObject *args) {
 static PyObject *info(PyObject *self, PyObject *unused) {
     (void)self; (void)unused;
     PyObject *available = PyList_New(0);
-    const char *all[] = {"avx512", "avx2", "base"};
-    for (int i = 0; i < 3; i++)
+    const char *all[] = {"avx512", "avx2", "wide", "base"};
+    for (int i = 0; i < 4; i++)
         if (cpu_supports(all[i])) {
             PyObject *s = PyUnicode_FromString(all[i]);
             PyList_Append(available, s);
@@ -244,7 +328,9 @@ static PyObject *info(PyObject *self, PyObject *unused) {
 
 static PyMethodDef methods[] = {
     {"run", run, METH_VARARGS, "run(calls): run kernel calls (dicts) in the thread pool, the GIL released."},
-    {"set_isa", set_isa, METH_VARARGS, "set_isa(name): use 'avx512', 'avx2' or 'base'; False if the CPU lacks it."},
+    {"matmul", matmul, METH_VARARGS,
+     "matmul(A, B, C, trans_a, trans_b, accumulate): C (+)= op(A) op(B) in the thread pool (2-D float arrays)."},
+    {"set_isa", set_isa, METH_VARARGS, "set_isa(name): use 'avx512', 'avx2', 'wide' or 'base'; False if the CPU lacks it."},
     {"set_threads", set_threads, METH_VARARGS, "set_threads(n): grow the pool to n threads (the caller included)."},
     {"info", info, METH_NOARGS, "info(): the active instruction set, those the CPU has, and the thread count."},
     {NULL, NULL, 0, NULL},

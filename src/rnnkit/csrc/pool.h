@@ -5,9 +5,9 @@
 
 #include "kernels.h"
 
-struct task {                      /* one kernel run over the batch rows [r0, r1) of one call */
+struct task {                      /* one kernel run over the rows [r0, r1) of one call */
     kernel_fn fn;
-    const struct rnn_call *call;
+    const void *call;
     int r0, r1;
 };
 

@@ -12,7 +12,8 @@
    The weight gradients are one matmul each over all steps, done by NumPy after the call.
    U (or U^T) is packed once per call for the step products (gemm.h). */
 
-static void KERNEL(simple_rnn_forward)(const struct rnn_call *c, int r0, int r1) {
+static void KERNEL(simple_rnn_forward)(const void *call, int r0, int r1) {
+    const struct rnn_call *c = (const struct rnn_call *)call;
     const int T = c->T, B = c->B, H = c->H, R = r1 - r0;
     const real *xw = (const real *)c->xw, *rm = (const real *)c->rec_mask;
     real *hs = (real *)c->hs;
@@ -38,7 +39,8 @@ static void KERNEL(simple_rnn_forward)(const struct rnn_call *c, int r0, int r1)
     free(Up.packed);
 }
 
-static void KERNEL(simple_rnn_backward)(const struct rnn_call *c, int r0, int r1) {
+static void KERNEL(simple_rnn_backward)(const void *call, int r0, int r1) {
+    const struct rnn_call *c = (const struct rnn_call *)call;
     const int T = c->T, B = c->B, H = c->H, R = r1 - r0;
     const real *rm = (const real *)c->rec_mask, *hs = (const real *)c->hs;
     struct operand UTp = operand(H, H, (const real *)c->UT, H, (long)R * T);

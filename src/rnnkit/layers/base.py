@@ -57,6 +57,18 @@ def sum_rows(a: np.ndarray) -> np.ndarray:
     return np.ones(a.shape[0], dtype=a.dtype) @ a
 
 
+class numpy_products:
+    """The large products of a layer's backward pass done by NumPy; ``rnnkit.kernels`` has the same two
+    functions done on the compiled core's threads, and a layer is handed one or the other."""
+
+    @staticmethod
+    def matmul(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
+        """``op(a) @ op(b)``, ``op`` transposing where asked."""
+        return (a.T if trans_a else a) @ (b.T if trans_b else b)
+
+    column_sums = staticmethod(sum_rows)
+
+
 def is_shape_list(shape: Any) -> bool:
     """Whether ``shape`` is a list of shapes (the inputs of a merge or attention layer), not one shape."""
     return isinstance(shape, list) and len(shape) > 0 and all(isinstance(s, (tuple, list)) for s in shape)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import kernels
-from rnnkit.layers.base import sum_rows
+from rnnkit.layers.base import numpy_products
 from rnnkit.layers.recurrent import GatedRecurrent
 
 
@@ -131,7 +131,7 @@ class GRU(GatedRecurrent):
         T, B, D = x_tm.shape
         H = self.units
         b_in, b_rec = self._biases(H, x_tm.dtype)
-        gates = (x_tm.reshape(T * B, D) @ self.params["kernel"]).reshape(T, B, 3 * H)   # (T, B, 3H)
+        gates = kernels.matmul(x_tm.reshape(T * B, D), self.params["kernel"]).reshape(T, B, 3 * H)   # (T, B, 3H)
         gates += b_in
         keep = self.keep_cache or self.return_sequences      # every step, or just the running state
         hs = np.empty((T + 1 if keep else 2, B, H), dtype=x_tm.dtype)
@@ -159,7 +159,7 @@ class GRU(GatedRecurrent):
         call = dict(kind="gru_backward", T=T, B=B, H=H, UT=np.ascontiguousarray(self.params["recurrent_kernel"].T),
                     hs=hs, gates=gates, aux=rec_h, dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dz=dx_pre,
                     dr=dr_pre, **self._kernel_args(hs.dtype))
-        return call, lambda: self._weight_grads(x_tm, hs, gates, dx_pre, dr_pre, dh)
+        return call, lambda: self._weight_grads(x_tm, hs, gates, dx_pre, dr_pre, dh, kernels)
 
     def run_backward(self, dh_seq, dfinal):
         x_tm, hs, gates, rec_h = self._cache
@@ -207,29 +207,30 @@ class GRU(GatedRecurrent):
                     dh += skip
         return self._weight_grads(x_tm, hs, gates, dx_pre, dr_pre, dh)
 
-    def _weight_grads(self, x_tm, hs, gates, dx_pre, dr_pre, dh):
-        """The weight gradients, each one matmul over all steps (two blocks for reset_after=False), and dL/dx."""
+    def _weight_grads(self, x_tm, hs, gates, dx_pre, dr_pre, dh, mm=numpy_products):
+        """The weight gradients, each one matmul over all steps (two blocks for reset_after=False), and dL/dx
+        (the products by ``mm``: NumPy's, or the compiled core's)."""
         T, B, D = x_tm.shape
         H = self.units
         W, U, rm = self.params["kernel"], self.params["recurrent_kernel"], self._rec_mask
         dx2 = dx_pre.reshape(T * B, 3 * H)
         h_prev = hs[:-1] if rm is None else hs[:-1] * rm
         hp2 = h_prev.reshape(T * B, H)
-        self.grads["kernel"] = x_tm.reshape(T * B, D).T @ dx2                      # (D, 3H)
+        self.grads["kernel"] = mm.matmul(x_tm.reshape(T * B, D), dx2, trans_a=True)       # (D, 3H)
         if self.reset_after:
             dr2 = dr_pre.reshape(T * B, 3 * H)
-            self.grads["recurrent_kernel"] = hp2.T @ dr2                           # (H, 3H)
+            self.grads["recurrent_kernel"] = mm.matmul(hp2, dr2, trans_a=True)            # (H, 3H)
             if self.use_bias:
-                self.grads["bias"] = np.stack([sum_rows(dx2), sum_rows(dr2)])     # (2, 3H)
+                self.grads["bias"] = np.stack([mm.column_sums(dx2), mm.column_sums(dr2)])  # (2, 3H)
         else:
             dU = np.empty_like(U)
-            dU[:, :2 * H] = hp2.T @ dx2[:, :2 * H]
+            dU[:, :2 * H] = mm.matmul(hp2, dx2[:, :2 * H], trans_a=True)
             rhp = (gates[:, :, H:2 * H] * h_prev).reshape(T * B, H)               # r * h_{t-1}, all steps
-            dU[:, 2 * H:] = rhp.T @ dx2[:, 2 * H:]
+            dU[:, 2 * H:] = mm.matmul(rhp, dx2[:, 2 * H:], trans_a=True)
             self.grads["recurrent_kernel"] = dU
             if self.use_bias:
-                self.grads["bias"] = sum_rows(dx2)                                # (3H,)
-        dx = (dx2 @ W.T).reshape(T, B, D) if self.need_input_grad else None
+                self.grads["bias"] = mm.column_sums(dx2)                           # (3H,)
+        dx = mm.matmul(dx2, W, trans_b=True).reshape(T, B, D) if self.need_input_grad else None  # (T, B, D)
         return dx, [dh]
 
     def get_config(self):

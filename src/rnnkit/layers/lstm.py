@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import kernels
-from rnnkit.layers.base import sum_rows
+from rnnkit.layers.base import numpy_products
 from rnnkit.layers.recurrent import GatedRecurrent
 
 
@@ -134,7 +134,7 @@ class LSTM(GatedRecurrent):
     def kernel_forward(self, x_tm, states0):
         T, B, D = x_tm.shape
         H = self.units
-        gates = (x_tm.reshape(T * B, D) @ self.params["kernel"]).reshape(T, B, 4 * H)   # (T, B, 4H)
+        gates = kernels.matmul(x_tm.reshape(T * B, D), self.params["kernel"]).reshape(T, B, 4 * H)   # (T, B, 4H)
         if self.use_bias:
             gates += self.params["bias"]
         keep = self.keep_cache or self.return_sequences      # every step, or just the running state
@@ -164,7 +164,7 @@ class LSTM(GatedRecurrent):
         call = dict(kind="lstm_backward", T=T, B=B, H=H, UT=np.ascontiguousarray(self.params["recurrent_kernel"].T),
                     hs=hs, cs=cs, gates=gates, aux=tc, dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dc=dc,
                     dz=dz, **self._kernel_args(hs.dtype))
-        return call, lambda: self._weight_grads(x_tm, hs, dz, dh, dc)
+        return call, lambda: self._weight_grads(x_tm, hs, dz, dh, dc, kernels)
 
     def run_backward(self, dh_seq, dfinal):
         x_tm, hs, cs, gates, tc = self._cache
@@ -201,18 +201,19 @@ class LSTM(GatedRecurrent):
                     dc += skip_c
         return self._weight_grads(x_tm, hs, dz, dh, dc)
 
-    def _weight_grads(self, x_tm, hs, dz, dh, dc):
-        """The weight gradients, each one matmul over all steps, and dL/dx."""
+    def _weight_grads(self, x_tm, hs, dz, dh, dc, mm=numpy_products):
+        """The weight gradients, each one matmul over all steps, and dL/dx (the products by ``mm``: NumPy's,
+        or the compiled core's)."""
         T, B, D = x_tm.shape
         H = self.units
         W, rm = self.params["kernel"], self._rec_mask
         dz2 = dz.reshape(T * B, 4 * H)
         h_prev = hs[:-1] if rm is None else hs[:-1] * rm
-        self.grads["kernel"] = x_tm.reshape(T * B, D).T @ dz2                 # (D, 4H)
-        self.grads["recurrent_kernel"] = h_prev.reshape(T * B, H).T @ dz2      # (H, 4H)
+        self.grads["kernel"] = mm.matmul(x_tm.reshape(T * B, D), dz2, trans_a=True)            # (D, 4H)
+        self.grads["recurrent_kernel"] = mm.matmul(h_prev.reshape(T * B, H), dz2, trans_a=True)  # (H, 4H)
         if self.use_bias:
-            self.grads["bias"] = sum_rows(dz2)                                # (4H,)
-        dx = (dz2 @ W.T).reshape(T, B, D) if self.need_input_grad else None
+            self.grads["bias"] = mm.column_sums(dz2)                                            # (4H,)
+        dx = mm.matmul(dz2, W, trans_b=True).reshape(T, B, D) if self.need_input_grad else None  # (T, B, D)
         return dx, [dh, dc]
 
     def get_config(self):

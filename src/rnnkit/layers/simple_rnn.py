@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit import kernels
-from rnnkit.layers.base import sum_rows
+from rnnkit.layers.base import numpy_products
 from rnnkit.layers.recurrent import Recurrent
 
 
@@ -92,7 +92,7 @@ class SimpleRNN(Recurrent):
     def kernel_forward(self, x_tm, states0):
         T, B, D = x_tm.shape
         H = self.units
-        xw = (x_tm.reshape(T * B, D) @ self.params["kernel"]).reshape(T, B, H)   # (T, B, H)
+        xw = kernels.matmul(x_tm.reshape(T * B, D), self.params["kernel"]).reshape(T, B, H)   # (T, B, H)
         if self.use_bias:
             xw += self.params["bias"]
         keep = self.keep_cache or self.return_sequences      # every step, or just the running state
@@ -121,7 +121,7 @@ class SimpleRNN(Recurrent):
                     double=int(hs.dtype == np.float64), UT=np.ascontiguousarray(self.params["recurrent_kernel"].T),
                     hs=hs, mask=kernels.as_mask(self._mask_tm), rec_mask=self._rec_mask,
                     dh_seq=kernels.contiguous(dh_seq, hs.dtype), dh=dh, dz=da)
-        return call, lambda: self._weight_grads(x_tm, hs, da, dh)     # dh: dL/dh_0 once the call has run
+        return call, lambda: self._weight_grads(x_tm, hs, da, dh, kernels)   # dh: dL/dh_0 once the call has run
 
     def run_backward(self, dh_seq, dfinal):
         x_tm, hs = self._cache
@@ -159,17 +159,18 @@ class SimpleRNN(Recurrent):
                     dh += skipped
         return self._weight_grads(x_tm, hs, da, dh)
 
-    def _weight_grads(self, x_tm, hs, da, dh):
-        """The three weight gradients, each one matmul over all steps, and dL/dx."""
+    def _weight_grads(self, x_tm, hs, da, dh, mm=numpy_products):
+        """The three weight gradients, each one matmul over all steps, and dL/dx (the products by ``mm``:
+        NumPy's, or the compiled core's)."""
         T, B, D = x_tm.shape
         H = self.units
         W, rm = self.params["kernel"], self._rec_mask
         da2 = da.reshape(T * B, H)
         h_prev = hs[:-1] if rm is None else hs[:-1] * rm
-        self.grads["kernel"] = x_tm.reshape(T * B, D).T @ da2          # (D, H)
-        self.grads["recurrent_kernel"] = h_prev.reshape(T * B, H).T @ da2  # (H, H)
+        self.grads["kernel"] = mm.matmul(x_tm.reshape(T * B, D), da2, trans_a=True)           # (D, H)
+        self.grads["recurrent_kernel"] = mm.matmul(h_prev.reshape(T * B, H), da2, trans_a=True)  # (H, H)
         if self.use_bias:
-            self.grads["bias"] = sum_rows(da2)                         # (H,)
-        dx_tm = (da2 @ W.T).reshape(T, B, D) if self.need_input_grad else None  # (T, B, D)
+            self.grads["bias"] = mm.column_sums(da2)                                           # (H,)
+        dx_tm = mm.matmul(da2, W, trans_b=True).reshape(T, B, D) if self.need_input_grad else None  # (T, B, D)
         return dx_tm, [dh]
 
