@@ -15,6 +15,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -288,3 +291,11 @@ def test_kernels_info_and_version(capsys):
     with kernels.use_numpy():
         info = rnnkit.kernels_info()
         assert info["path"] == "numpy" and "use_numpy" in info["reason"]
+
+
+def test_the_environment_variable_selects_the_reference():
+    """RNNKIT_KERNELS=numpy, read at import, puts every recurrent layer on the NumPy path."""
+    code = "import rnnkit; print(rnnkit.kernels_info()['path'], rnnkit.kernels_info()['reason'])"
+    env = {**os.environ, "RNNKIT_KERNELS": "numpy"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split()[0] == "numpy" and "RNNKIT_KERNELS=numpy is set" in out

@@ -27,6 +27,8 @@ except ImportError as exc:  # no C compiler at install time: the NumPy layers do
 ACTIVATIONS = {"linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3}
 
 _forced_numpy = False
+#: RNNKIT_KERNELS=numpy, read once at import (the layers ask for every call)
+_env_numpy = os.environ.get("RNNKIT_KERNELS", "").lower() == "numpy"
 
 
 def _default_threads() -> int:
@@ -48,7 +50,7 @@ if _kernels is not None:
 
 def enabled() -> bool:
     """Whether the recurrent layers use the compiled core (installed, and not turned off)."""
-    return _kernels is not None and not _forced_numpy and os.environ.get("RNNKIT_KERNELS", "").lower() != "numpy"
+    return _kernels is not None and not _forced_numpy and not _env_numpy
 
 
 def kernels_info() -> dict[str, Any]:
@@ -61,8 +63,7 @@ def kernels_info() -> dict[str, Any]:
         return {"path": "numpy", "isa": None, "available": [], "threads": 1, "reason": _missing}
     info = {"path": "kernel" if enabled() else "numpy", **_kernels.info()}
     if not enabled():
-        info["reason"] = ("RNNKIT_KERNELS=numpy is set" if os.environ.get("RNNKIT_KERNELS", "").lower() == "numpy"
-                          else "turned off with rnnkit.kernels.use_numpy()")
+        info["reason"] = ("RNNKIT_KERNELS=numpy is set" if _env_numpy else "turned off with rnnkit.kernels.use_numpy()")
     return info
 
 

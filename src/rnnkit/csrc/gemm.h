@@ -81,21 +81,29 @@ static void gemm_packed(int m, int n, int k, const real *A, int lda, const real 
     }
 }
 
-/* B read in place: one row of C at a time, NR columns at a time (then one vector, then scalars) */
+/* B read in place, along its rows (the order it is stored in): for each row of C, four rows of B
+   at a time are scaled and added to it, the row of C staying in L1. For products too small to be
+   worth packing B (a step of one sequence, a few rows). */
 static void gemm_direct(int m, int n, int k, const real *A, int lda, const real *B, int ldb, real *C, int ldc) {
     for (int i = 0; i < m; i++) {
         const real *a = A + (size_t)i * lda;
         real *c = C + (size_t)i * ldc;
-        int j = 0;
-        for (; j + VLEN <= n; j += VLEN) {
-            vec acc = vload(c + j);
-            for (int p = 0; p < k; p++) acc += a[p] * vload(B + (size_t)p * ldb + j);
-            vstore(c + j, acc);
+        int p = 0;
+        for (; p + 4 <= k; p += 4) {
+            const real *b0 = B + (size_t)p * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+            vec a0 = vset1(a[p]), a1 = vset1(a[p + 1]), a2 = vset1(a[p + 2]), a3 = vset1(a[p + 3]);
+            int j = 0;
+            for (; j + VLEN <= n; j += VLEN)
+                vstore(c + j, vload(c + j) + a0 * vload(b0 + j) + a1 * vload(b1 + j) + a2 * vload(b2 + j) +
+                                  a3 * vload(b3 + j));
+            for (; j < n; j++) c[j] += a[p] * b0[j] + a[p + 1] * b1[j] + a[p + 2] * b2[j] + a[p + 3] * b3[j];
         }
-        for (; j < n; j++) {
-            real acc = c[j];
-            for (int p = 0; p < k; p++) acc += a[p] * B[(size_t)p * ldb + j];
-            c[j] = acc;
+        for (; p < k; p++) {
+            const real *b0 = B + (size_t)p * ldb;
+            vec a0 = vset1(a[p]);
+            int j = 0;
+            for (; j + VLEN <= n; j += VLEN) vstore(c + j, vload(c + j) + a0 * vload(b0 + j));
+            for (; j < n; j++) c[j] += a[p] * b0[j];
         }
     }
 }

@@ -100,6 +100,11 @@ static void KERNEL(matmul)(const void *call, int r0, int r1) {
     if (c->split_cols) { j0 = r0; j1 = r1; } else { i0 = r0; i1 = r1; }
     if (!c->accumulate)
         for (int i = i0; i < i1; i++) memset(C + (size_t)i * c->ldc + j0, 0, sizeof(real) * (j1 - j0));
+    if (!c->trans_a && !c->trans_b && i1 - i0 <= MR) {   /* a few rows: packing B would cost more */
+        gemm_direct(i1 - i0, j1 - j0, c->k, A + (size_t)i0 * c->lda, c->lda, B + j0, c->ldb,
+                    C + (size_t)i0 * c->ldc + j0, c->ldc);
+        return;
+    }
     int width = j1 - j0 < NC ? (j1 - j0 + NR - 1) / NR * NR : NC;
     real *panels = KERNEL(get_scratch)((size_t)KC * width + (size_t)KC * MC);
     if (!panels) return;                                 /* cannot happen in practice: at most a few MB */
