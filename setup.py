@@ -12,15 +12,17 @@ below turn it off, and let libm calls skip setting errno. Floating-point semanti
 (no -ffast-math): NaNs propagate, and the float64 kernels match the NumPy reference.
 """
 
+import glob
+
 from setuptools import Extension, setup
 
-SOURCES = ["module.c", "pool.c"] + [f"isa_{isa}_{t}.c" for isa in ("avx512", "avx2", "wide", "base") for t in ("f32", "f64")]
+ISAS = ("avx512", "avx2", "wide", "base")
+SOURCES = ["module.c", "pool.c"] + [f"isa_{isa}_{t}.c" for isa in ISAS for t in ("f32", "f64")]
 
 kernels = Extension(
     "rnnkit._kernels",
     sources=[f"src/rnnkit/csrc/{name}" for name in SOURCES],
-    depends=["src/rnnkit/csrc/*.h", "src/rnnkit/csrc/simple_rnn.c", "src/rnnkit/csrc/lstm.c",
-             "src/rnnkit/csrc/gru.c", "src/rnnkit/csrc/matmul.c"],
+    depends=sorted(glob.glob("src/rnnkit/csrc/*.[ch]")),      # every header and included cell: rebuild on change
     extra_compile_args=["-O3", "-fno-wrapv", "-fno-math-errno", "-fno-trapping-math", "-std=gnu11",
                         "-Wno-unused-function", "-Wno-psabi"],
     extra_link_args=["-pthread"],

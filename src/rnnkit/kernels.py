@@ -56,7 +56,7 @@ def enabled() -> bool:
 def kernels_info() -> dict[str, Any]:
     """Which path the recurrent layers take, and why.
 
-    ``{"path": "kernel" or "numpy", "isa": "avx2", "available": ["avx2", "base"], "threads": 2}``,
+    ``{"path": "kernel" or "numpy", "isa": "avx2", "available": ["avx2", "wide", "base"], "threads": 2}``,
     plus ``"reason"`` when the path is NumPy.
     """
     if _kernels is None:
