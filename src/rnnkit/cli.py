@@ -12,11 +12,30 @@ from rnnkit.kernels import kernels_info
 def _demo(args: argparse.Namespace) -> int:
     from rnnkit.demo import DemoConfig, run_demo
 
+    if args.list:
+        return _list_demos()
     cfg = DemoConfig(seed=args.seed, epochs=args.epochs, text=args.text, length=args.length,
                      start=args.start, verbose=args.verbose, seq_length=args.seq_length)
     result = run_demo(cfg)
     print(f"Final training accuracy: {result.accuracy:.4f}, loss: {result.history['loss'][-1]:.4f}; "
           f"trained {cfg.epochs} epochs in {result.train_seconds:.2f} s")
+    return 0
+
+
+def _list_demos() -> int:
+    from rnnkit.examples import demos
+
+    print("rnnkit demo            the article's program: a character-level SimpleRNN on one sentence")
+    for name, description in demos().items():
+        print(f"rnnkit demo {name:<10} {description}")
+    print("Each takes --quick (a seconds-long run) and --help; e.g. rnnkit demo digits --help.")
+    return 0
+
+
+def _run_named_demo(name: str, argv: list[str]) -> int:
+    from rnnkit.examples import get
+
+    get(name)(argv)
     return 0
 
 
@@ -50,9 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks, exact and readable.")
     parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="train the article's character-level SimpleRNN and generate text",
+    demo = sub.add_parser("demo", help="train the article's character-level SimpleRNN and generate text; "
+                                       "rnnkit demo NAME runs one of the applications (rnnkit demo --list)",
+                          usage="rnnkit demo [--list | NAME [options]] [options]",
                           description="Train SimpleRNN(50, relu) + Dense softmax with Adam on one sentence "
-                                      "(windows of 3 characters predict the 4th), then generate text greedily.")
+                                      "(windows of 3 characters predict the 4th), then generate text greedily. "
+                                      "With a NAME, run that application instead (rnnkit demo --list names them).")
+    demo.add_argument("--list", action="store_true", help="name the application demos and exit")
     demo.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling (default: 0)")
     demo.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
     demo.add_argument("--text", default=ARTICLE_TEXT, help="training text (default: the article's sentence)")
@@ -89,6 +112,13 @@ def _version_text() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["demo"] and len(argv) > 1 and (argv[1] == "--list" or not argv[1].startswith("-")):
+        try:   # rnnkit demo NAME [options of that demo]
+            return _list_demos() if argv[1] == "--list" else _run_named_demo(argv[1], argv[2:])
+        except (ValueError, TypeError, ImportError) as exc:
+            print(f"rnnkit demo: error: {exc}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
