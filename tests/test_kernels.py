@@ -299,3 +299,41 @@ def test_the_environment_variable_selects_the_reference():
     env = {**os.environ, "RNNKIT_KERNELS": "numpy"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == "numpy" and "RNNKIT_KERNELS=numpy is set" in out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_products_on_the_kernels_threads_equal_numpys(dtype):
+    """Dense runs its three products on the kernels' threads (no spinning BLAS threads); same numbers as NumPy."""
+    from rnnkit import kernels as kernels_module
+    from rnnkit.layers import Dense
+    from rnnkit.layers.base import numpy_products
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 7, 13)).astype(dtype)
+    dy = rng.standard_normal((5, 7, 11)).astype(dtype)
+    layer = Dense(11, activation="tanh", seed=0)
+    layer.build((7, 13))
+    layer.params = {k: v.astype(dtype) for k, v in layer.params.items()}
+    assert kernels_module.products_for(x, layer.params["kernel"]) is not numpy_products
+    y_k = layer.forward(x)
+    dx_k = layer.backward(dy)
+    grads_k = dict(layer.grads)
+    with kernels_module.use_numpy():
+        assert kernels_module.products_for(x, layer.params["kernel"]) is numpy_products
+        y_n = layer.forward(x)
+        dx_n = layer.backward(dy)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for a, b in [(y_k, y_n), (dx_k, dx_n), *((grads_k[k], layer.grads[k]) for k in grads_k)]:
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_products_for_keeps_numpys_promotion_and_empty_arrays():
+    from rnnkit import kernels as kernels_module
+    from rnnkit.layers.base import numpy_products
+
+    a32, a64 = np.ones((2, 3), np.float32), np.ones((3, 4))
+    assert kernels_module.products_for(a32, a64) is numpy_products          # mixed types: NumPy promotes
+    assert kernels_module.products_for(np.ones((2, 3), np.float16)) is numpy_products
+    assert kernels_module.products_for(np.ones((0, 3)), a64) is numpy_products
+    assert kernels_module.products_for(np.ones((2, 3)), a64) is not numpy_products

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit import activations, initializers
+from rnnkit import activations, initializers, kernels
 from rnnkit.layers import penalties
-from rnnkit.layers.base import Layer, check_positive_int, sum_rows
+from rnnkit.layers.base import Layer, check_positive_int
 
 
 class Dense(Layer):
@@ -52,7 +52,9 @@ class Dense(Layer):
         return (*input_shape[:-1], self.units)
 
     def forward(self, x, training=False):
-        z = x @ self.params["kernel"]                   # (..., U)
+        d, u = x.shape[-1], self.units
+        mm = kernels.products_for(x, self.params["kernel"])            # the kernels' threads: no spinning BLAS threads
+        z = mm.matmul(x.reshape(-1, d), self.params["kernel"]).reshape(*x.shape[:-1], u)   # (..., U)
         if self.use_bias:
             z += self.params["bias"]
         y = self.activation(z)
@@ -73,12 +75,13 @@ class Dense(Layer):
         x = self._cache[0]
         d, u = x.shape[-1], self.units
         x2, dz2 = x.reshape(-1, d), dz.reshape(-1, u)   # (N, D), (N, U)
-        self.grads["kernel"] = x2.T @ dz2                # (D, U)
+        mm = kernels.products_for(x2, dz2, self.params["kernel"])
+        self.grads["kernel"] = mm.matmul(x2, dz2, trans_a=True)          # (D, U)
         if self.use_bias:
-            self.grads["bias"] = sum_rows(dz2)          # (U,)
+            self.grads["bias"] = mm.column_sums(dz2)                    # (U,)
         if not self.need_input_grad:
             return None
-        return dz @ self.params["kernel"].T             # (..., D)
+        return mm.matmul(dz2, self.params["kernel"], trans_b=True).reshape(*dz.shape[:-1], d)   # (..., D)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
