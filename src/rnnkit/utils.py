@@ -9,7 +9,7 @@ import numpy as np
 from rnnkit import backend
 from rnnkit.backend import set_random_seed
 
-__all__ = ["one_hot", "pad_sequences", "set_random_seed"]
+__all__ = ["one_hot", "pad_sequences", "set_random_seed", "to_categorical"]
 
 
 def one_hot(indices: Any, depth: int, dtype: Any = None) -> np.ndarray:
@@ -32,6 +32,43 @@ def one_hot(indices: Any, depth: int, dtype: Any = None) -> np.ndarray:
     out = np.zeros((*arr.shape, depth), dtype=backend.float_dtype() if dtype is None else dtype)
     np.put_along_axis(out, arr[..., None], 1, axis=-1)
     return out
+
+
+def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
+    """Class indices as one-hot rows, as ``keras.utils.to_categorical``: ``(*shape, num_classes)`` float64.
+
+    A trailing axis of size 1 is dropped first, so labels shaped ``(N, 1)`` give ``(N, num_classes)``,
+    as in Keras; a scalar gives ``(num_classes,)``. ``num_classes`` defaults to ``max(x) + 1``. The result
+    is float64 because Keras' NumPy path builds it with ``np.zeros`` (``fit`` casts it to the model's
+    float type). Unlike Keras, an index that is negative, not whole or not below ``num_classes`` is a
+    ``ValueError`` (Keras would wrap a negative index around, truncate 1.5 to 1, or fail with IndexError).
+    """
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer))
+                                    or num_classes <= 0):
+        raise ValueError(f"num_classes must be a positive integer or None, got {num_classes!r}.")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:    # ragged lists: NumPy refuses to make one array of them
+        raise TypeError(f"to_categorical expects an array-like of class indices, got {type(x).__name__}: "
+                        f"{exc}") from None
+    if arr.dtype.kind not in "iubf":
+        raise TypeError(f"to_categorical expects integer class indices, got dtype {arr.dtype}.")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+        raise ValueError("to_categorical expects whole-number class indices, got values with a fractional part "
+                         "(or NaN/inf); are these probabilities rather than labels?")
+    shape = arr.shape[:-1] if arr.ndim > 1 and arr.shape[-1] == 1 else arr.shape   # Keras: (N, 1) -> (N,)
+    flat = arr.reshape(-1).astype(np.int64)
+    if num_classes is None:
+        if not flat.size:
+            raise ValueError("to_categorical cannot infer num_classes from an empty array; pass num_classes.")
+        num_classes = int(flat.max()) + 1
+    if flat.size and (flat.min() < 0 or flat.max() >= num_classes):
+        bad = flat[(flat < 0) | (flat >= num_classes)]
+        raise ValueError(f"to_categorical expects class indices in [0, {num_classes}), got {bad.size} outside it "
+                         f"(e.g. {int(bad[0])}).")
+    out = np.zeros((flat.size, int(num_classes)))                          # (N, C), float64 as in Keras
+    out[np.arange(flat.size), flat] = 1.0
+    return out.reshape(*shape, int(num_classes))
 
 
 def pad_sequences(sequences: Any, maxlen: int | None = None, dtype: Any = "int32", padding: str = "pre",
