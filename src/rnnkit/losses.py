@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.ctc import ctc_loss_and_grad
 from rnnkit.registry import from_config, resolve
 
 EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
@@ -303,6 +304,93 @@ class MeanAbsoluteError(Loss):
         return np.abs(diff).mean(axis=-1), np.sign(diff) / diff.shape[-1]
 
 
+class CTC(Loss):
+    """Connectionist temporal classification: ``-log p(labels | y_pred)`` per sequence, the mean over the batch.
+
+    ``y_true`` ``(B, L)``: integer labels in ``[1, K)`` padded at the end with 0, which is the blank (Keras 3's
+    convention: a row's label length is its number of non-zero entries). ``y_pred`` ``(B, T, K)``:
+    probabilities, normally a softmax output, from which the model then computes the loss from the
+    softmax's logits (gradient ``softmax - gamma``, see ``rnnkit.ctc``); with ``from_logits=True``, logits,
+    which is what Keras 3's ``keras.losses.CTC`` takes (it always applies a log-softmax). Every sequence
+    uses all ``T`` steps, as in Keras, unless the output carries a mask (``Masking`` or
+    ``Embedding(mask_zero=True)`` upstream), whose length per sequence is then used.
+    """
+
+    name = "ctc"
+    fuses_with = "softmax"
+    sparse = True   # y_true holds label indices, (B, L) against y_pred (B, T, K)
+
+    def __init__(self, from_logits: bool = False, reduction: str = "sum_over_batch_size", name: str | None = None):
+        super().__init__(reduction=reduction, name=name)
+        self.from_logits = _check_flag("from_logits", from_logits)
+        if self.from_logits:
+            self.fuses_with = None   # the output is already the logits
+
+    def check_targets(self, y_true: Any, output_shape: tuple, what: str = "y_true") -> np.ndarray:
+        """``y_true`` as int64 labels ``(B, L)`` checked against an output of shape ``(T, K)`` (no batch axis)."""
+        arr = np.asarray(y_true)
+        if arr.dtype.kind not in "iuf" or arr.ndim != 2:
+            raise ValueError(
+                f"{self.name} expects {what} of shape (batch_size, max_label_length): integer labels in [1, K) "
+                f"padded at the end with 0, got {what} of shape {arr.shape} and dtype {arr.dtype}."
+            )
+        if len(output_shape) != 2:
+            raise ValueError(f"{self.name} needs an output of shape (batch_size, time_steps, num_classes), "
+                             f"got {(None, *output_shape)}.")
+        k = output_shape[-1]
+        if arr.size and ((arr != np.round(arr)).any() or arr.min() < 0 or (k is not None and arr.max() >= k)):
+            raise ValueError(f"{what} must hold integer labels in [1, {k}) padded with 0 for {self.name}, "
+                             f"got values from {arr.min()} to {arr.max()}.")
+        arr = arr.astype(np.int64)
+        labelled = arr != 0
+        # a 0 followed by a label would be counted (as Keras counts non-zeros) but is a blank inside the labels
+        if (labelled[:, 1:] & ~labelled[:, :-1]).any():
+            row = int(np.flatnonzero((labelled[:, 1:] & ~labelled[:, :-1]).any(axis=1))[0])
+            raise ValueError(f"{what} row {row} is {arr[row].tolist()}: 0 is the blank and may only pad the end "
+                             "of a row, after its labels.")
+        steps = output_shape[0]
+        if steps is not None and arr.shape[1] > 1:
+            # each label takes a step, and a label repeating its neighbour one more (the blank between)
+            needed = labelled.sum(axis=1) + (labelled[:, 1:] & (arr[:, 1:] == arr[:, :-1])).sum(axis=1)
+            if (needed > steps).any():
+                row = int(np.flatnonzero(needed > steps)[0])
+                raise ValueError(f"{what} row {row} has labels {arr[row][labelled[row]].tolist()}, which need at "
+                                 f"least {needed[row]} time steps (a repeated label needs a blank step between), "
+                                 f"but the output has {steps}.")
+        return arr
+
+    def _per_sequence(self, y_true, y_pred, mask, from_logits: bool) -> tuple[np.ndarray, np.ndarray]:
+        y_true = self.check_targets(y_true, y_pred.shape[1:])
+        if y_true.shape[0] != y_pred.shape[0]:
+            raise ValueError(f"{self.name} got {y_true.shape[0]} label rows for {y_pred.shape[0]} sequences.")
+        steps = y_pred.shape[1]
+        if mask is None:
+            input_length = np.full(len(y_pred), steps)
+        else:
+            m = np.asarray(mask, dtype=bool).reshape(y_pred.shape[:2])
+            input_length = m.sum(axis=1)
+            if (m != (np.arange(steps)[None, :] < input_length[:, None])).any():
+                raise ValueError(f"{self.name} needs each sequence's mask to keep its first steps and drop the rest "
+                                 "(padding at the end).")
+        return ctc_loss_and_grad(y_true, y_pred, (y_true != 0).sum(axis=1), input_length, mask_index=0,
+                                 from_logits=from_logits)
+
+    def elementwise(self, y_true, y_pred):
+        return self._per_sequence(y_true, y_pred, None, False)
+
+    def elementwise_from_logits(self, y_true, logits):
+        return self._per_sequence(y_true, logits, None, True)
+
+    def value_and_grad(self, y_true, y_pred, mask=None):
+        return _reduce(*self._per_sequence(y_true, y_pred, mask, self.from_logits), None, y_pred.dtype)
+
+    def value_and_grad_from_logits(self, y_true, logits, mask=None):
+        return _reduce(*self._per_sequence(y_true, logits, mask, True), None, logits.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
 # -- Keras' functions: per-position values ---------------------------------------------------
 
 def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
@@ -332,15 +420,20 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
     return MeanAbsoluteError().values(y_true, y_pred)
 
 
+def ctc(y_true: Any, y_pred: Any, from_logits: bool = False) -> np.ndarray:
+    """Per-sequence CTC losses ``(B,)`` of 0-padded labels ``(B, L)`` and predictions ``(B, T, K)``."""
+    return CTC(from_logits=from_logits).values(y_true, y_pred)
+
+
 _CLASSES = (CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
-            MeanSquaredError, MeanAbsoluteError)
+            MeanSquaredError, MeanAbsoluteError, CTC)
 _TABLE: dict[str, Any] = {cls.name: cls for cls in _CLASSES}
 _TABLE.update({"mse": MeanSquaredError, "mae": MeanAbsoluteError})
 _CLASS_NAMES = {cls.__name__: cls.name for cls in _CLASSES}   # Keras' serialised class names
 _FUNCTIONS = {categorical_crossentropy: CategoricalCrossentropy,
               sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
               binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
-              mean_absolute_error: MeanAbsoluteError}
+              mean_absolute_error: MeanAbsoluteError, ctc: CTC}
 
 
 def get(identifier: Any) -> Loss:

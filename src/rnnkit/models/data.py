@@ -113,7 +113,9 @@ def _from_dict(y: dict, heads: list, what: str) -> list:
 def _check_target(model: Any, head: Any, data: Any, n: int, what: str) -> np.ndarray:
     out_shape = head.shape
     loss = head.loss
-    if loss.sparse:
+    if hasattr(loss, "check_targets"):   # a loss with its own target layout: CTC's label rows (B, L)
+        arr = loss.check_targets(as_numeric_array(data, what), out_shape, what)
+    elif loss.sparse:
         arr = as_numeric_array(data, what)
         if not (matches(arr.shape[1:], out_shape[:-1]) or matches(arr.shape[1:], (*out_shape[:-1], 1))):
             raise ValueError(
