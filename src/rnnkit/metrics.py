@@ -1,7 +1,8 @@
 """Metrics reported during training, averaged over every position of every batch.
 
 A metric returns per-batch ``(sum, count)`` so that the epoch value is the mean over all
-samples seen (Keras' ``MeanMetricWrapper``), whatever the batch sizes were.
+samples seen (Keras' ``MeanMetricWrapper``), whatever the batch sizes were; ``result(sum, count)``
+turns the epoch's totals into the logged value (the mean, or ``exp`` of it for ``Perplexity``).
 ``serialize(metric)`` / ``deserialize(config)`` round-trip a metric with its arguments, so
 a model compiled with metric objects can be saved and restored.
 """
@@ -40,6 +41,10 @@ class Metric:
     def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         """One value per position (every axis of ``y_pred`` but the last)."""
         raise NotImplementedError  # pragma: no cover
+
+    def result(self, total: float, count: float) -> float:
+        """The logged value from the sums of ``update`` over an epoch: the mean over positions."""
+        return total / max(count, 1)
 
     def get_config(self) -> dict:
         return {"name": self.name}
@@ -97,9 +102,70 @@ class MeanSquaredError(Metric):
         return (diff * diff).mean(axis=-1)
 
 
+class _CrossEntropyMetric(Metric):
+    """Per-position cross-entropy ``-log p(label)`` in nats, from probabilities (clipped to
+    ``[1e-7, 1 - 1e-7]`` as Keras' cross-entropy) or, with ``from_logits``, from logits.
+
+    The labels are class indices ``(...)`` / ``(..., 1)`` or one-hot rows shaped like ``y_pred``.
+    """
+
+    def __init__(self, name: str | None = None, from_logits: bool = False):
+        super().__init__(name)
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(f"from_logits must be True or False, got {type(from_logits).__name__}: {from_logits!r}.")
+        self.from_logits = bool(from_logits)
+
+    def cross_entropy(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        y_pred = np.asarray(y_pred, dtype=np.float64)
+        y_true = np.asarray(y_true)
+        if y_true.shape == y_pred.shape and y_pred.shape[-1] > 1:          # one-hot (or soft) targets
+            if self.from_logits:
+                return -(y_true * _log_softmax(y_pred)).sum(axis=-1)
+            p = np.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), losses_module.EPSILON, 1 - losses_module.EPSILON)
+            return -(y_true * np.log(p)).sum(axis=-1)
+        labels = y_true.reshape(y_pred.shape[:-1]).astype(np.int64)[..., None]     # (..., 1)
+        if self.from_logits:
+            return -np.take_along_axis(_log_softmax(y_pred), labels, axis=-1)[..., 0]
+        p = np.take_along_axis(y_pred, labels, axis=-1)[..., 0] / y_pred.sum(axis=-1)
+        return -np.log(np.clip(p, losses_module.EPSILON, 1 - losses_module.EPSILON))
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+class Perplexity(_CrossEntropyMetric):
+    """``exp`` of the mean cross-entropy (nats) over every position of the epoch (keras_nlp's ``Perplexity``).
+
+    The exponential is taken once, of the epoch's mean, not averaged over batches: batches of
+    different sizes weigh by their positions, and masked positions are left out.
+    """
+
+    name = "perplexity"
+
+    def values(self, y_true, y_pred):
+        return self.cross_entropy(y_true, y_pred)
+
+    def result(self, total: float, count: float) -> float:
+        return math.exp(total / max(count, 1))
+
+
+class BitsPerCharacter(_CrossEntropyMetric):
+    """The mean cross-entropy in bits (``nats / ln 2``): a character model's usual figure."""
+
+    name = "bits_per_character"
+
+    def values(self, y_true, y_pred):
+        return self.cross_entropy(y_true, y_pred) / math.log(2.0)
+
+
 _TABLE = {cls.name: cls for cls in (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy,
-                                    MeanAbsoluteError, MeanSquaredError)}
-_ALIASES = {"mae": MeanAbsoluteError, "mse": MeanSquaredError}
+                                    MeanAbsoluteError, MeanSquaredError, Perplexity, BitsPerCharacter)}
+_ALIASES = {"mae": MeanAbsoluteError, "mse": MeanSquaredError, "bpc": BitsPerCharacter}
 _ACCURACY = ("accuracy", "acc")
 _CLASS_NAMES = {cls.__name__: cls.name for cls in _TABLE.values()}   # Keras' serialised class names
 

@@ -143,6 +143,6 @@ class Totals:
         for name, s in zip(self.loss_names, self.head_sums):
             logs[name] = s / count
         for names, objs, sums, counts in zip(self.metric_names, self.metric_objs, self.sums, self.counts):
-            for name, _m, s, c in zip(names, objs, sums, counts):
-                logs[name] = s / max(c, 1)
+            for name, m, s, c in zip(names, objs, sums, counts):
+                logs[name] = m.result(s, c)
         return logs
