@@ -30,5 +30,11 @@ def test_readme_example_runs(index, capsys, tmp_path, monkeypatch):
         assert exact >= 0.3 * total
     if "check_gradients" in BLOCKS[index]:
         assert float(out.strip().splitlines()[-1].split()[-1]) < 1e-6
+    if "held-out accuracy" in BLOCKS[index]:           # the sentiment example: above chance on held-out pairs
+        assert float(out.strip().splitlines()[-1].split()[-1]) >= 0.65
+    if "training bits per character" in BLOCKS[index]:  # the language model learned more than character counts
+        assert float(out.strip().splitlines()[-1].split()[-1]) < 3.6
+    if "ctc_decode" in BLOCKS[index]:
+        assert out.strip().splitlines()[-1] == "(1, 4, 20) (4, 1)"
     if "generated_text" in BLOCKS[index]:
         assert out.strip().splitlines()[-1].startswith("This is G")

@@ -10,10 +10,13 @@ __version__ = "0.1.0"
 
 from rnnkit import (  # noqa: E402
     activations,
+    bleu,
     callbacks,
     constraints,
+    ctc,
     datasets,
     diagnostics,
+    generation,
     initializers,
     layers,
     losses,
@@ -21,9 +24,12 @@ from rnnkit import (  # noqa: E402
     models,
     optimizers,
     regularizers,
+    seq2seq,
+    timeseries,
     utils,
 )
 from rnnkit.backend import floatx, set_floatx  # noqa: E402
+from rnnkit.ctc import ctc_decode  # noqa: E402
 from rnnkit.errors import (  # noqa: E402
     ModelFileError,
     ModelFileNotFoundError,
@@ -31,17 +37,27 @@ from rnnkit.errors import (  # noqa: E402
     NotCompiledError,
     RnnkitError,
 )
+from rnnkit.generation import generate  # noqa: E402
 from rnnkit.kernels import kernels_info  # noqa: E402
 from rnnkit.layers.input_layer import Input  # noqa: E402
 from rnnkit.models import Model, Sequential  # noqa: E402
 from rnnkit.saving import load_model  # noqa: E402
-from rnnkit.text import CharVocabulary, char_dataset, generate_text, sliding_windows  # noqa: E402
+from rnnkit.text import (  # noqa: E402
+    CharVocabulary,
+    ResetStates,
+    StreamBatches,
+    char_dataset,
+    generate_text,
+    sliding_windows,
+)
 from rnnkit.utils import one_hot  # noqa: E402
 
 __all__ = [
     "__version__", "kernels_info", "Input", "Model", "Sequential", "load_model", "floatx", "set_floatx", "one_hot",
-    "CharVocabulary", "sliding_windows", "char_dataset", "generate_text",
-    "activations", "callbacks", "constraints", "datasets", "diagnostics", "initializers", "layers", "losses",
-    "metrics", "models", "optimizers", "regularizers", "utils",
+    "CharVocabulary", "sliding_windows", "char_dataset", "generate_text", "generate", "StreamBatches", "ResetStates",
+    "ctc_decode",
+    "activations", "bleu", "callbacks", "constraints", "ctc", "datasets", "diagnostics", "generation",
+    "initializers", "layers", "losses", "metrics", "models", "optimizers", "regularizers", "seq2seq", "timeseries",
+    "utils",
     "RnnkitError", "ModelFileError", "ModelFileNotFoundError", "NotCompiledError", "NonFiniteError",
 ]
