@@ -131,3 +131,14 @@ def test_ctc_is_registered_and_serialises():
     back = losses.deserialize(config)
     assert type(back) is losses.CTC and back.get_config() == loss.get_config() and back.fuses_with is None
     assert losses.deserialize({"class_name": "CTC", "config": {}}).fuses_with == "softmax"
+
+
+def test_accuracy_metric_with_ctc_is_refused_before_training():
+    model = rnnkit.Sequential([rnnkit.Input((6, 3)), GRU(4, return_sequences=True), Dense(5, activation="softmax")],
+                              seed=0)
+    model.compile(optimizer="adam", loss="ctc", metrics=["accuracy"])
+    before = [w.copy() for w in model.get_weights()]
+    x = np.random.default_rng(0).standard_normal((2, 6, 3))
+    with pytest.raises(ValueError, match=r"cannot be used with the CTC loss.*character_error_rate"):
+        model.fit(x, np.array([[1, 2], [3, 0]]), epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

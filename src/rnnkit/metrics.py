@@ -172,6 +172,12 @@ _CLASS_NAMES = {cls.__name__: cls.name for cls in _TABLE.values()}   # Keras' se
 
 def _accuracy_for(loss: losses_module.Loss, y_true_shape, y_pred_shape, name: str) -> Metric:
     """Pick the accuracy that fits the loss, or the shapes where the loss does not say (Keras' rule)."""
+    if isinstance(loss, losses_module.CTC):
+        raise ValueError(
+            f"metrics=[{name!r}] cannot be used with the CTC loss: its targets are label rows (B, L), not one "
+            "label per output step (B, T, K). Leave the metric out, and score decoded outputs instead: "
+            "rnnkit.ctc_decode(...) then rnnkit.ctc.character_error_rate(references, hypotheses)."
+        )
     if isinstance(loss, losses_module.BinaryCrossentropy):
         return BinaryAccuracy(name)
     if isinstance(loss, losses_module.SparseCategoricalCrossentropy):
