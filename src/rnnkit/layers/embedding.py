@@ -18,6 +18,10 @@ class Embedding(Layer):
     ``(B, T) -> (B, T, E)``, ``(B, T, K) -> (B, T, K, E)``. With ``mask_zero=True`` index 0 is
     padding: the layer emits the mask ``x != 0`` (shaped like the indices) that recurrent layers
     and losses downstream respect.
+
+    Indices are looked up as integers whatever the model's float type (a float16 model reads row 2049
+    for index 2049); an index outside ``[0, input_dim)`` or a non-integer value is a ValueError, as an
+    out-of-range index is an error in Keras on CPU (TensorFlow and PyTorch raise).
     """
 
     call_state = ("_indices",)
@@ -49,20 +53,39 @@ class Embedding(Layer):
                              f"{len(input_shape)} inputs.")
 
     def check_indices(self, x: np.ndarray) -> None:
-        """Raise a clear error unless ``x`` holds integer indices in ``[0, input_dim)``."""
+        """Raise a clear error unless ``x`` holds integer indices in ``[0, input_dim)``.
+
+        Out-of-range indices are an error, as in Keras on CPU (TensorFlow raises; on GPU it would
+        return zeros silently); non-integer values are an error too, where Keras would truncate them.
+        """
         self._as_indices(x)
 
-    def _as_indices(self, x: np.ndarray) -> np.ndarray:
+    def as_input_arrays(self, inputs: Any) -> np.ndarray:
+        """One array of integer indices, never cast through the float type: float16 would round 2049 to 2048."""
+        return self._as_indices(inputs)
+
+    def _as_indices(self, x: Any) -> np.ndarray:
         idx = np.asarray(x)
-        if idx.dtype.kind == "f" and not np.all(idx == np.round(idx)):
-            raise ValueError(f"Layer '{self.name}' (Embedding) expects integer indices, got non-integer values.")
-        idx = idx.astype(np.int64)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.input_dim):
+        if idx.dtype.kind not in "biuf":
+            raise TypeError(f"Layer '{self.name}' (Embedding) expects integer indices, got an array of dtype "
+                            f"{idx.dtype}.")
+        if idx.dtype.kind == "f":
+            whole = np.isfinite(idx) & (idx == np.round(idx))
+            if not whole.all():
+                first = tuple(int(i) for i in np.argwhere(~whole)[0])
+                raise ValueError(f"Layer '{self.name}' (Embedding) expects integer indices, got non-integer value "
+                                 f"{idx[first].item()!r} at position {first}.")
+        # compared in the array's own type, before the cast, so that no huge value wraps around in int64
+        bad = (idx < 0) | (idx >= self.input_dim)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"Layer '{self.name}' (Embedding) expects indices in [0, {self.input_dim}), got values from "
-                f"{idx.min()} to {idx.max()}; is input_dim the vocabulary size?"
+                f"{idx.min()} to {idx.max()} (the first out of range: {idx[first]} at position {first}); "
+                "is input_dim the vocabulary size?"
             )
-        return idx
+        # integer arrays are used as given; floats and bools (which would index as a mask) become int64
+        return idx if idx.dtype.kind in "iu" else idx.astype(np.int64)
 
     def forward(self, x, training=False):
         self._indices = self._as_indices(x)

@@ -37,6 +37,9 @@ class InputLayer(Layer):
         if batch_shape is not None:
             if shape is not None or batch_size is not None:
                 raise ValueError("Give either batch_shape or shape (and batch_size), not both.")
+            if isinstance(batch_shape, (str, bytes)) or not isinstance(batch_shape, (tuple, list)):
+                raise TypeError(f"batch_shape must be a tuple such as (32, 10, 8), got {type(batch_shape).__name__}: "
+                                f"{batch_shape!r}.")
             batch_shape = tuple(batch_shape)
             if not batch_shape:
                 raise ValueError("batch_shape needs the batch axis first, e.g. batch_shape=(32, 10, 8).")
@@ -44,9 +47,12 @@ class InputLayer(Layer):
         shape = shape if shape is not None else input_shape
         if shape is None:
             raise ValueError("Input needs a shape, e.g. Input(shape=(timesteps, features)); leave out the batch axis.")
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                       or batch_size <= 0):
-            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
+        if batch_size is not None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+                raise TypeError(f"batch_size must be a positive integer or None, got {type(batch_size).__name__}: "
+                                f"{batch_size!r}.")
+            if batch_size <= 0:
+                raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
         super().__init__(name=name, input_shape=normalize_shape(shape, "shape"))
         self.batch_size = None if batch_size is None else int(batch_size)
         self.input_dtype = _check_dtype(dtype)

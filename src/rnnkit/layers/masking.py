@@ -18,6 +18,10 @@ class Masking(Layer):
 
     def __init__(self, mask_value: float = 0.0, name: str | None = None, input_shape: Any = None):
         super().__init__(name=name, input_shape=input_shape)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float, np.floating, np.integer)):
+            raise TypeError(f"mask_value must be a number, got {type(mask_value).__name__}: {mask_value!r}.")
+        if not np.isfinite(mask_value):   # inputs are finite, and NaN equals nothing: it would never mask
+            raise ValueError(f"mask_value must be a finite number, got {mask_value!r}.")
         self.mask_value = float(mask_value)
         self._keep: np.ndarray | None = None
 

@@ -63,7 +63,15 @@ def prepare_inputs(model: Any, x: Any, what: str = "x") -> list[np.ndarray]:
                 if not np.all(arr == np.round(arr)):
                     raise ValueError(f"{label} must hold integers for input '{name}' (dtype {tensor.dtype}), "
                                      "got non-integer values.")
+                info = np.iinfo(tensor.dtype)
+                if arr.min() < info.min or arr.max() > info.max:
+                    raise ValueError(f"{label} holds values from {arr.min()} to {arr.max()}, outside the range of "
+                                     f"input '{name}' (dtype {tensor.dtype}).")
                 arr = arr.astype(tensor.dtype)
+        elif _reads_indices(model, tensor):
+            # indices read only by Embedding-like layers stay as given: the model's float type would round
+            # them (float16 turns 2049 into 2048); those layers check and cast them to integers themselves
+            arr = as_numeric_array(data, label)
         else:
             arr = as_numeric_array(data, label, dtype=model.dtype)
         check_input_shape(arr, tuple(tensor.shape[1:]), model.name, None if len(names) == 1 else name)
@@ -74,6 +82,16 @@ def prepare_inputs(model: Any, x: Any, what: str = "x") -> list[np.ndarray]:
                          + ", ".join(f"{n}: {len(a)}" for n, a in zip(names, arrays)) + ".")
     model.check_input_values(arrays)
     return arrays
+
+
+def _reads_indices(model: Any, tensor: Any) -> bool:
+    """Whether every layer that reads ``tensor`` takes integer indices (``input_kind == "int"``, as Embedding),
+    looking inside a model used as a layer."""
+    readers = [node.layer for node in model.graph.nodes if any(t.id == tensor.id for t in node.tensor_inputs)]
+    return bool(readers) and all(
+        layer.input_kind == "int" or (getattr(layer, "_graph", None) is not None and len(layer.inputs) == 1
+                                      and _reads_indices(layer, layer.inputs[0]))
+        for layer in readers)
 
 
 def prepare_targets(model: Any, y: Any, n: int, what: str = "y") -> list[np.ndarray | None]:

@@ -22,13 +22,14 @@ import numpy as np
 
 from rnnkit import backend, optimizers
 from rnnkit.callbacks import Callback, History
-from rnnkit.diagnostics.nan_origin import NonFiniteGuard
+from rnnkit.diagnostics.nan_origin import NonFiniteGuard, NonFiniteReport, remedies
 from rnnkit.diagnostics.snapshot import StepSnapshot
 from rnnkit.diagnostics.telemetry import GradientNorms, clipping_on, pre_clip_norm
-from rnnkit.errors import NotCompiledError
+from rnnkit.errors import NonFiniteError, NotCompiledError
 from rnnkit.layers.base import Layer, check_positive_int
 from rnnkit.models import compile_utils, data
 from rnnkit.models.functional import Graph, Run
+from rnnkit.optimizers.base import all_finite
 from rnnkit.progress import Progbar
 from rnnkit.symbolic import SymbolicTensor, any_symbolic
 
@@ -196,6 +197,9 @@ class Model(Layer):
             n = len(layer.params)
             checked.append(layer.check_weights(weights[i:i + n]))
             i += n
+        for layer, arrays in zip(leaves, checked):
+            for name, arr in zip(layer.weight_names, arrays):
+                _check_finite_after_cast(arr, layer.params[name].dtype, f"Weight '{name}' of layer '{layer.name}'")
         for layer, arrays in zip(leaves, checked):
             for name, arr in zip(layer.weight_names, arrays):
                 layer.params[name][...] = arr
@@ -408,9 +412,51 @@ class Model(Layer):
             if not (safe and math.isfinite(total)):
                 guard(xs, ys, total, norm, snapshot, where)
             if grads:
+                # with terminate_on_nan the update itself is checked too (a huge learning rate can overflow
+                # finite gradients), so a copy of what it changes is kept to undo it
+                before = (self.optimizer.backup(), [w.copy() for w in weights]) if guard.terminate else None
                 self.optimizer.apply(weights, grads)
                 self._apply_constraints()
+                if before is not None:
+                    self._check_update(weights, before, total, norm, guard, where)
         return total, head_losses, run, norm, clipped
+
+    def _check_update(self, weights: list[np.ndarray], before: tuple, loss: float, norm: float,
+                      guard: NonFiniteGuard, where: tuple | None) -> None:
+        """Undo the step and raise ``NonFiniteError`` if a weight or an optimizer slot is not finite after it."""
+        if all_finite(weights) and self.optimizer.nonfinite_slot() is None:
+            return
+        bad = next((i for i, w in enumerate(weights) if not np.isfinite(w).all()), None)
+        slot = self.optimizer.nonfinite_slot() if bad is None else None
+        names = [(layer, k) for layer in self.leaf_layers() for k in layer.trainable_weight_names]
+        layer, name = names[bad if bad is not None else slot[0]]
+        value = _value_name(weights[bad] if bad is not None else slot[2])     # before the arrays are restored
+        optimizer_state, saved = before
+        for w, old in zip(weights, saved):
+            w[...] = old
+        self.optimizer.restore(optimizer_state)
+        what = (f"weight '{name}' of layer '{layer.name}' holds {value}" if bad is not None else
+                f"the optimizer's slot '{slot[1]}' for weight '{name}' of layer '{layer.name}' holds {value}")
+        context = None
+        if where is not None:
+            epoch, epochs, step, steps = where
+            context = f"epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps}"
+        report = NonFiniteReport(quantity=f"weight '{name}' after the update" if bad is not None else
+                                 f"optimizer slot '{slot[1]}' after the update", value=value,
+                                 layer=layer.name, layer_class=type(layer).__name__, loss=float(loss),
+                                 grad_norm=float(norm), context=context,
+                                 detail=f"after the optimizer's update, {what}")
+        lines = [f"Training stopped{f' at {context}' if context else ''}: the loss ({loss:.6g}) and the gradient "
+                 f"norm ({norm:.6g}) are finite, but after the optimizer's update {what}.",
+                 "This step's update was undone: the weights and the optimizer state are as they were before it.",
+                 "Usual remedies:"]
+        tips = remedies(self)
+        lines.extend(f"  - {tip}{'.' if i == len(tips) - 1 else ';'}" for i, tip in enumerate(tips))
+        lines.append(f"Pass {guard.caller}(..., terminate_on_nan=False) to keep training anyway.")
+        raise NonFiniteError("\n".join(lines), report)
+
+    def _unbuild(self) -> None:
+        """Forget the build a refused ``fit`` made; a functional model is built when made, so nothing here."""
 
     def _check_trainable(self) -> None:
         if not self._gradients():
@@ -462,42 +508,52 @@ class Model(Layer):
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
                 or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be a number in [0, 1), got {validation_split!r}.")
+        if isinstance(callbacks, Callback):      # one callback, as Keras accepts it
+            callbacks = [callbacks]
+        elif callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"callbacks must be a list of rnnkit Callback instances, got {type(callbacks).__name__}.")
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be rnnkit Callback instances, got {type(cb).__name__}.")
-        xs = self._prepare_inputs(x)
-        ys = self._prepare_targets(y, len(xs[0]))
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val).")
-            xv = self._prepare_inputs(validation_data[0], "validation_data x")
-            val = (xv, self._prepare_targets(validation_data[1], len(xv[0]), "validation_data y"))
-        elif validation_split > 0:
-            n_all = len(xs[0])
-            split_at = int(math.floor(n_all * (1.0 - validation_split)))
-            if split_at == 0 or split_at == n_all:
-                raise ValueError(
-                    f"validation_split={validation_split} of {n_all} samples leaves "
-                    f"{split_at} for training and {n_all - split_at} for validation; both need at least one."
-                )
-            head, tail = slice(0, split_at), slice(split_at, None)
-            val = (data.take(xs, tail), data.take(ys, tail))
-            xs, ys = data.take(xs, head), data.take(ys, head)
-        stateful = [layer.name for layer in self.leaf_layers() if getattr(layer, "stateful", False)]
-        for part, size in (("training", len(xs[0])), ("validation", 0 if val is None else len(val[0][0]))):
-            if stateful and size % batch_size:
-                raise ValueError(
-                    f"Stateful layer(s) {stateful} need every batch to have the same size, but the {size} "
-                    f"{part} samples do not split into batches of {batch_size}; choose a batch_size that "
-                    f"divides {size}."
-                )
+        built_before = self.built
+        try:   # a fit refused for its data leaves an unbuilt Sequential unbuilt (x alone would build it)
+            xs = self._prepare_inputs(x)
+            ys = self._prepare_targets(y, len(xs[0]))
+            val = None
+            if validation_data is not None:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                    raise ValueError("validation_data must be a tuple (x_val, y_val).")
+                xv = self._prepare_inputs(validation_data[0], "validation_data x")
+                val = (xv, self._prepare_targets(validation_data[1], len(xv[0]), "validation_data y"))
+            elif validation_split > 0:
+                n_all = len(xs[0])
+                split_at = int(math.floor(n_all * (1.0 - validation_split)))
+                if split_at == 0 or split_at == n_all:
+                    raise ValueError(
+                        f"validation_split={validation_split} of {n_all} samples leaves "
+                        f"{split_at} for training and {n_all - split_at} for validation; both need at least one."
+                    )
+                head, tail = slice(0, split_at), slice(split_at, None)
+                val = (data.take(xs, tail), data.take(ys, tail))
+                xs, ys = data.take(xs, head), data.take(ys, head)
+            stateful = [layer.name for layer in self.leaf_layers() if getattr(layer, "stateful", False)]
+            for part, size in (("training", len(xs[0])), ("validation", 0 if val is None else len(val[0][0]))):
+                if stateful and size % batch_size:
+                    raise ValueError(
+                        f"Stateful layer(s) {stateful} need every batch to have the same size, but the {size} "
+                        f"{part} samples do not split into batches of {batch_size}; choose a batch_size that "
+                        f"divides {size}."
+                    )
+        except Exception:
+            if not built_before:
+                self._unbuild()
+            raise
         self._check_trainable()
         n = len(xs[0])
         steps = math.ceil(n / batch_size)
         history = History()
-        all_callbacks = [history, *callbacks]
+        all_callbacks = [*callbacks, history]    # last, as in Keras: it records what callbacks add to logs
         params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
         for cb in all_callbacks:
             cb.set_model(self)
@@ -629,8 +685,14 @@ class Model(Layer):
         as in ``fit``; ``terminate_on_nan=False`` applies the update anyway, with a warning.
         """
         self._require_compiled("train_on_batch")
-        xs = self._prepare_inputs(x)
-        ys = self._prepare_targets(y, len(xs[0]))
+        built_before = self.built
+        try:   # as in fit: refused data leaves an unbuilt model unbuilt
+            xs = self._prepare_inputs(x)
+            ys = self._prepare_targets(y, len(xs[0]))
+        except Exception:
+            if not built_before:
+                self._unbuild()
+            raise
         totals = compile_utils.Totals(self.heads, ys)
         guard = NonFiniteGuard(self, terminate=terminate_on_nan, caller="train_on_batch")
         total, head_losses, run, _, _ = self._train_step(xs, ys, guard)
@@ -747,6 +809,24 @@ def _name_layers(layers: list[Layer], model_name: str) -> None:
     if dupes:
         raise ValueError(f"The name {dupes[0]!r} is used by {seen[dupes[0]]} different layers in model "
                          f"'{model_name}'; layer names must be unique.")
+
+
+def _value_name(values: np.ndarray) -> str:
+    """``"nan"``, ``"inf"`` or ``"-inf"``: the first non-finite value of ``values``."""
+    v = float(values[~np.isfinite(values)].flat[0])
+    return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+
+
+def _check_finite_after_cast(arr: np.ndarray, dtype: np.dtype, what: str) -> None:
+    """Refuse values that are finite as given but not in ``dtype`` (1e39 is inf in float32)."""
+    if dtype.kind != "f" or arr.dtype == dtype:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(arr.astype(dtype))
+    if not finite.all():
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"{what} holds {arr[first].item()!r} at index {first}, which is not finite in {dtype} (the "
+                         f"model's dtype, largest finite value {np.finfo(dtype).max:.4g}); nothing was changed.")
 
 
 def _check_verbose(verbose: Any) -> int:

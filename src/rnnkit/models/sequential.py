@@ -30,6 +30,7 @@ class Sequential(Model):
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}: {seed!r}.")
         super().__init__(name=name, seed=seed)
         self._layers: list[Layer] = []
+        self._newly_built: list[Layer] = []     # the layers the last _connect built (what _unbuild undoes)
         self._input_layer: InputLayer | None = None
         self.input_shape: tuple | None = None   # without the batch axis
         for layer in layers or []:
@@ -132,7 +133,26 @@ class Sequential(Model):
                 layer.built, layer.params, layer.grads = False, {}, {}
                 layer.input_shape = layer.output_shape = None
             raise
+        self._newly_built = newly_built
         self._set_graph(inp, x)
+
+    def _unbuild(self) -> None:
+        """Back to before the input shape was known, as ``_connect`` leaves things when a call fails:
+        the layers it built unbuilt, no graph (``fit`` refused for its data after ``x`` built the model)."""
+        if self._graph is None:
+            return
+        nodes = {id(node) for node in self._graph.nodes}
+        for layer in self._layers:
+            layer._inbound_nodes = [node for node in layer._inbound_nodes if id(node) not in nodes]
+        for layer in self._newly_built:
+            layer.built, layer.params, layer.grads = False, {}, {}
+            layer.input_shape = layer.output_shape = None
+        self._newly_built = []
+        self._graph, self._fused, self._heads, self._snapshot_targets = None, None, None, None
+        self.input_shape = None
+        for attr in ("inputs", "outputs", "_input_keys", "_single_input", "_output_keys", "_single_output",
+                     "input_names", "output_names"):
+            self.__dict__.pop(attr, None)
 
     def _make_input(self, input_shape: tuple) -> SymbolicTensor:
         layer = self._input_layer

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from rnnkit.optimizers.base import Optimizer
+from rnnkit.optimizers.base import Optimizer, check_bool, check_range
 
 
 class Adam(Optimizer):
@@ -26,13 +26,11 @@ class Adam(Optimizer):
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, amsgrad: bool = False, **clipping):
         super().__init__(learning_rate, **clipping)
-        for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{arg} must be in [0, 1), got {value!r}.")
-        if epsilon < 0:
-            raise ValueError(f"epsilon must be >= 0, got {epsilon!r}.")
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        self.amsgrad = bool(amsgrad)
+        # beta = 1 would divide by 1 - beta**t = 0; epsilon > 0 keeps m / sqrt(v) finite where v is 0
+        self.beta_1 = check_range("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = check_range("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = check_range("epsilon", epsilon, 0.0, low_open=True)
+        self.amsgrad = check_bool("amsgrad", amsgrad)
 
     def _init_slots(self, param):
         slots = {"m": np.zeros_like(param), "v": np.zeros_like(param)}

@@ -7,7 +7,7 @@ their state by position in that list, and update the parameters in place.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -19,6 +19,41 @@ def _check_positive(name: str, value, allow_none: bool = False) -> None:
         raise TypeError(f"{name} must be a positive number, got {type(value).__name__}: {value!r}.")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+
+
+def check_range(name: str, value: Any, low: float, high: float | None = None, high_open: bool = True,
+                low_open: bool = False) -> float:
+    """``value`` as a float, refused unless it is a finite number in the range (the message names the range).
+
+    ``high=None`` means no upper bound: ``[low, inf)`` (or ``(low, inf)`` with ``low_open``). Bools,
+    strings and arrays are a TypeError; NaN, infinities and numbers outside the range a ValueError.
+    """
+    if high is None:
+        wanted = f"a finite number {'>' if low_open else '>='} {low:g}"
+    else:
+        wanted = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be {wanted}, got {type(value).__name__}: {value!r}.")
+    x = float(value)
+    below = x <= low if low_open else x < low
+    above = high is not None and (x >= high if high_open else x > high)
+    if not math.isfinite(x) or below or above:
+        raise ValueError(f"{name} must be {wanted}, got {value!r}.")
+    return x
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (NumPy's included); anything else is a TypeError naming the argument."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}: {value!r}.")
+    return bool(value)
+
+
+def all_finite(arrays: Iterable[np.ndarray]) -> bool:
+    """Whether no array holds a NaN or an infinity: one dot product per array first (a NaN or an infinity
+    makes its sum of squares so), then the exact test only where a sum is not finite (it may just overflow)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(math.isfinite(float(np.vdot(a, a))) or np.isfinite(a).all() for a in arrays)
 
 
 def global_norm(grads: Sequence[np.ndarray]) -> float:
@@ -40,7 +75,7 @@ class Optimizer:
 
     def __init__(self, learning_rate: float, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None):
-        _check_positive("learning_rate", learning_rate)
+        learning_rate = check_range("learning_rate", learning_rate, 0.0)   # 0 is allowed, as in Keras: a frozen run
         for arg, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
                            ("global_clipnorm", global_clipnorm)):
             _check_positive(arg, value, allow_none=True)
@@ -129,6 +164,45 @@ class Optimizer:
         """Update ``slots`` in place for this step and return what to subtract from the parameter."""
         raise NotImplementedError  # pragma: no cover
 
+    # -- undoing a step ---------------------------------------------------------
+    def backup(self) -> tuple:
+        """A copy of the step count and every slot, which ``restore`` puts back (``fit`` undoes a step
+        whose update made a weight non-finite). One copy per flat slot array once ``apply`` has run."""
+        if self._slots is None:
+            return self.iterations, None, None
+        if self._flat_slots is not None:
+            return self.iterations, {k: v.copy() for k, v in self._flat_slots.items()}, None
+        return self.iterations, None, [{k: v.copy() for k, v in s.items()} for s in self._slots]
+
+    def restore(self, backup: tuple) -> None:
+        """Put back what ``backup`` copied, in place (the per-parameter slots stay views of the flat ones)."""
+        iterations, flat, per_param = backup
+        self.iterations = iterations
+        if flat is None and per_param is None:       # taken before the first step: no slots yet
+            self._slots, self._flat_slots = None, None
+        elif flat is not None:
+            for k, v in flat.items():
+                self._flat_slots[k][...] = v
+        else:
+            for slots, saved in zip(self._slots, per_param):
+                for k, v in saved.items():
+                    slots[k][...] = v
+
+    def nonfinite_slot(self) -> tuple[int, str, np.ndarray] | None:
+        """``(parameter position, slot name, the live slot array)`` of the first slot holding a NaN or an
+        infinity, or None."""
+        if self._slots is None:
+            return None
+        arrays = self._flat_slots.values() if self._flat_slots is not None else \
+            [v for slots in self._slots for v in slots.values()]
+        if all_finite(arrays):
+            return None
+        for i, slots in enumerate(self._slots):
+            for k, v in slots.items():
+                if not np.isfinite(v).all():
+                    return i, k, v
+        return None
+
     # -- state and config -------------------------------------------------------
     def get_config(self) -> dict:
         return {"learning_rate": self.learning_rate, "clipnorm": self.clipnorm,
@@ -143,17 +217,34 @@ class Optimizer:
         return state
 
     def set_state(self, state: dict[str, np.ndarray], params: Sequence[np.ndarray]) -> None:
-        """Restore what ``get_state`` returned, for the given parameters."""
+        """Restore what ``get_state`` returned, for the given parameters.
+
+        Everything is checked before anything changes: the step count is one integer >= 0, and every
+        slot has its parameter's shape and is finite in its dtype (a slot of 1e39 in a float32 model
+        would be inf, and the first step would turn the weights into NaN).
+        """
+        step = np.asarray(state.get("iterations"))
+        if step.dtype.kind not in "iu" or step.size != 1 or int(step.reshape(-1)[0]) < 0:
+            raise ValueError(f"Optimizer state needs 'iterations', one integer >= 0, got {state.get('iterations')!r}.")
         slots = [self._init_slots(p) for p in params]
         for i, s in enumerate(slots):
             for key, value in s.items():
                 saved = state.get(f"{i}/{key}")
-                if saved is None or saved.shape != value.shape:
-                    raise ValueError(f"Optimizer state for parameter {i} ({key}) is missing or has the wrong shape.")
-                value[...] = saved
+                if not isinstance(saved, np.ndarray) or saved.shape != value.shape:
+                    raise ValueError(f"Optimizer state for parameter {i} ({key}) is missing or has the wrong shape: "
+                                     f"expected {value.shape}, got "
+                                     f"{saved.shape if isinstance(saved, np.ndarray) else type(saved).__name__}.")
+                if saved.dtype.kind not in "biuf":
+                    raise ValueError(f"Optimizer state for parameter {i} ({key}) must be numeric, got dtype "
+                                     f"{saved.dtype}.")
+                with np.errstate(over="ignore", invalid="ignore"):
+                    value[...] = saved
+                if not np.isfinite(value).all():
+                    raise ValueError(f"Optimizer state for parameter {i} ({key}) holds values that are not finite "
+                                     f"in {value.dtype}.")
         self._slots = slots
         self._flat_slots = None
-        self.iterations = int(np.asarray(state["iterations"]).reshape(-1)[0])
+        self.iterations = int(step.reshape(-1)[0])
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v is not None)

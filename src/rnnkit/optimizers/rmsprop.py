@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.optimizers.base import Optimizer
+from rnnkit.optimizers.base import Optimizer, check_bool, check_range
 
 
 class RMSprop(Optimizer):
@@ -18,12 +18,11 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, **clipping):
         super().__init__(learning_rate, **clipping)
-        if not 0.0 <= rho < 1.0:
-            raise ValueError(f"rho must be in [0, 1), got {rho!r}.")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}.")
-        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
-        self.centered = bool(centered)
+        # rho = 1 never updates the average; momentum = 1 never forgets; epsilon > 0 keeps g / sqrt(v) finite
+        self.rho = check_range("rho", rho, 0.0, 1.0)
+        self.momentum = check_range("momentum", momentum, 0.0, 1.0)
+        self.epsilon = check_range("epsilon", epsilon, 0.0, low_open=True)
+        self.centered = check_bool("centered", centered)
 
     def _init_slots(self, param):
         slots = {"velocity": np.zeros_like(param)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.optimizers.base import Optimizer
+from rnnkit.optimizers.base import Optimizer, check_bool, check_range
 
 
 class SGD(Optimizer):
@@ -18,10 +18,8 @@ class SGD(Optimizer):
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  **clipping):
         super().__init__(learning_rate, **clipping)
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum!r}.")
-        self.momentum = float(momentum)
-        self.nesterov = bool(nesterov)
+        self.momentum = check_range("momentum", momentum, 0.0, 1.0)   # 1 would never forget a step
+        self.nesterov = check_bool("nesterov", nesterov)
 
     def _init_slots(self, param):
         return {"momentum": np.zeros_like(param)} if self.momentum else {}
