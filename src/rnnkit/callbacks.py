@@ -1,7 +1,20 @@
-"""Callbacks called by ``fit``, with Keras' hook names: ``History``, ``EarlyStopping``, ``LambdaCallback``."""
+"""Callbacks called by ``fit``, with Keras' names, arguments and hook names.
+
+``History``, ``LambdaCallback``, ``EarlyStopping``, ``ModelCheckpoint``, ``ReduceLROnPlateau``,
+``LearningRateScheduler``, ``CSVLogger`` and ``TerminateOnNaN``. The monitoring callbacks share
+Keras' rules: ``mode="auto"`` maximises accuracy-like names and minimises losses and errors, and
+a value improves on the best one only if it beats it by more than ``min_delta``.
+"""
 
 from __future__ import annotations
 
+import csv
+import inspect
+import math
+import os
+import string
+import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -64,47 +77,442 @@ class LambdaCallback(Callback):
                 setattr(self, name, fn)
 
 
-class EarlyStopping(Callback):
-    """Stop training when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+# -- shared checks and the "auto" mode rule -------------------------------------------------
+# Keras 3 decides "auto" from the metric's direction and refuses names it cannot place; these are
+# the names rnnkit logs (with any "val_" or output-name prefix), by the direction that is better.
+_MAXIMISED = ("acc", "accuracy", "auc", "precision", "recall", "bleu")
+_MINIMISED = ("loss", "error", "mae", "mse", "mape", "msle", "crossentropy", "perplexity", "bits_per_character", "bpc",
+              "grad_norm", "grad_norm_max", "clip_fraction", "nonfinite_steps")
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "auto", restore_best_weights: bool = False, start_from_epoch: int = 0):
+
+def _check_int(name: str, value: Any, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _check_number(name: str, value: Any, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}: {value!r}.")
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be a finite number >= {minimum}, got {value!r}.")
+    return float(value)
+
+
+def _check_monitor(owner: str, monitor: Any, mode: Any) -> str:
+    """Resolve ``mode`` to "min" or "max" for ``monitor`` (Keras' rule), or say why it cannot be."""
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"{owner} monitor must be the name of a logged value such as 'val_loss', got {monitor!r}.")
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{owner} mode must be 'auto', 'min' or 'max', got {mode!r}.")
+    if mode != "auto":
+        return mode
+    name = monitor.removeprefix("val_")
+    if any(name == key or name.endswith("_" + key) for key in _MAXIMISED):
+        return "max"
+    if any(name == key or name.endswith("_" + key) for key in _MINIMISED):
+        return "min"
+    raise ValueError(
+        f"{owner} cannot tell whether {monitor!r} should be maximised or minimised; "
+        "pass mode='max' to keep the highest value or mode='min' to keep the lowest."
+    )
+
+
+def _is_improvement(mode: str, min_delta: float, current: float, best: float | None) -> bool:
+    """Keras' test: ``current`` beats ``best`` by more than ``min_delta`` (any value beats ``None``)."""
+    if best is None:
+        return True
+    return current < best - min_delta if mode == "min" else current > best + min_delta
+
+
+def _check_verbose(owner: str, verbose: Any) -> int:
+    if isinstance(verbose, bool):
+        return int(verbose)
+    if not isinstance(verbose, (int, np.integer)) or verbose < 0:
+        raise ValueError(f"{owner} verbose must be 0 (silent) or 1 (print what it does), got {verbose!r}.")
+    return int(verbose)
+
+
+def _optimizer_of(owner: str, model) -> Any:
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "learning_rate"):
+        raise ValueError(f"{owner} needs a model compiled with an optimizer that has a learning_rate; "
+                         f"got optimizer {optimizer!r}.")
+    return optimizer
+
+
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    With ``baseline``, training also stops after ``patience`` epochs that do not beat it.
+
+    A missing ``monitor`` (e.g. ``val_loss`` without validation data) is a ``RuntimeWarning`` and the
+    epoch is skipped, as in Keras. With ``restore_best_weights`` the best epoch's weights are put back
+    when the callback stops training. ``verbose=1`` prints Keras' "Epoch N: early stopping".
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
+                 mode: str = "auto", baseline: float | None = None, restore_best_weights: bool = False,
+                 start_from_epoch: int = 0):
         super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"EarlyStopping mode must be 'auto', 'min' or 'max', got {mode!r}.")
-        self.monitor, self.patience, self.start_from_epoch = monitor, int(patience), int(start_from_epoch)
-        self.min_delta = abs(float(min_delta))
-        if mode == "auto":
-            mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
-        self.mode = mode
-        self.restore_best_weights = restore_best_weights
+        self.mode = _check_monitor("EarlyStopping", monitor, mode)
+        self.monitor = monitor
+        self.min_delta = abs(_check_number("min_delta", min_delta, minimum=-math.inf))
+        self.patience = _check_int("patience", patience)
+        self.verbose = _check_verbose("EarlyStopping", verbose)
+        self.start_from_epoch = _check_int("start_from_epoch", start_from_epoch)
+        self.baseline = None if baseline is None else _check_number("baseline", baseline, minimum=-math.inf)
+        self.restore_best_weights = bool(restore_best_weights)
         self.stopped_epoch = 0
+        self.best_epoch = 0
 
     def on_train_begin(self, logs=None):
         self.wait = 0
         self.best = np.inf if self.mode == "min" else -np.inf
         self.best_weights = None
         self.stopped_epoch = 0
+        self.best_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if self.monitor not in logs:
-            raise ValueError(
-                f"EarlyStopping monitors {self.monitor!r}, which is not among the logged values "
-                f"{sorted(logs)}; pass validation data for val_ metrics."
-            )
+        value = logs.get(self.monitor)
+        if value is None:
+            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not available. "
+                          f"Available metrics are: {','.join(logs)} (val_ metrics need validation data).",
+                          RuntimeWarning, stacklevel=2)
+            return
         if epoch < self.start_from_epoch:
             return
-        value = logs[self.monitor]
-        better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
-        if better:
-            self.best, self.wait = value, 0
+        self.wait += 1
+        if _is_improvement(self.mode, self.min_delta, value, self.best):
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            # as in Keras, the count restarts only once the baseline is beaten too
+            if self.baseline is None or _is_improvement(self.mode, self.min_delta, value, self.baseline):
+                self.wait = 0
             return
-        self.wait += 1
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
             if self.restore_best_weights and self.best_weights is not None:
+                if self.verbose:
+                    print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
                 self.model.set_weights(self.best_weights)
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (``model.save``) or its weights (``model.save_weights``) during training.
+
+    ``filepath`` is formatted with ``epoch`` (1-based), ``batch`` (1-based, when saving every
+    ``save_freq`` batches) and the logged values, as in Keras: ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``.
+    rnnkit writes one safetensors file whatever the name, atomically, so an interrupted save never
+    leaves a half file. With ``save_best_only`` a file is written only when ``monitor`` improves on
+    the best value so far (or on ``initial_value_threshold``); a missing ``monitor`` warns and saves.
+    ``save_freq`` is ``"epoch"`` or an integer N: save after every N training batches.
+    """
+
+    def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
+                 save_freq: str | int = "epoch", initial_value_threshold: float | None = None):
+        super().__init__()
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise TypeError(f"ModelCheckpoint filepath must be a str or path, got {type(filepath).__name__}.")
+        self.filepath = os.fspath(filepath)
+        if not self.filepath:
+            raise ValueError("ModelCheckpoint filepath must not be empty.")
+        try:
+            fields = [field for _, field, _, _ in string.Formatter().parse(self.filepath) if field is not None]
+        except ValueError as exc:
+            raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} is not a valid format string: {exc}. "
+                             "Write a literal brace as '{{' or '}}'.") from None
+        if any(not field or not field.isidentifier() for field in fields):
+            raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} may only use named fields such as "
+                             "{epoch:02d} or {val_loss:.2f}.")
+        self.mode = _check_monitor("ModelCheckpoint", monitor, mode)
+        self.monitor = monitor
+        self.verbose = _check_verbose("ModelCheckpoint", verbose)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, (int, np.integer))
+                                     or save_freq < 1):
+            raise ValueError(f"ModelCheckpoint save_freq must be 'epoch' or a positive integer (a number of "
+                             f"batches), got {save_freq!r}.")
+        self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.best = None if initial_value_threshold is None else _check_number(
+            "initial_value_threshold", initial_value_threshold, minimum=-math.inf)
+        self.min_delta = 0.0
+        self._current_epoch = 0
+        self._batches_since_save = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save(self._current_epoch, batch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs or {})
+
+    def _file_path(self, epoch: int, batch: int | None, logs: dict) -> str:
+        values = dict(logs, epoch=epoch + 1)
+        if batch is not None and "batch" not in logs:
+            values["batch"] = batch + 1
+        try:
+            return self.filepath.format(**values)
+        except KeyError as exc:
+            raise KeyError(f"ModelCheckpoint cannot format filepath {self.filepath!r}: {exc} is not logged; "
+                           f"the logged values are {sorted(values)}.") from None
+
+    def _should_save(self, epoch: int, logs: dict, filepath: str) -> bool:
+        if not self.save_best_only:
+            if self.verbose:
+                print(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+            return True
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Can save best model only with {self.monitor} available.", RuntimeWarning, stacklevel=3)
+            return True
+        best = "None" if self.best is None else f"{self.best:.5f}"
+        if _is_improvement(self.mode, self.min_delta, current, self.best):
+            if self.verbose:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                      f"saving model to {filepath}")
+            self.best = current
+            return True
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
+        return False
+
+    def _save(self, epoch: int, batch: int | None, logs: dict) -> None:
+        filepath = self._file_path(epoch, batch, logs)
+        if os.path.isdir(filepath):
+            raise IsADirectoryError(f"ModelCheckpoint filepath {filepath!r} is an existing folder; give a file name.")
+        if not self._should_save(epoch, logs, filepath):
+            return
+        folder = os.path.dirname(filepath)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(filepath)
+        else:
+            self.model.save(filepath)
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
+
+
+def _set_learning_rate(owner: str, optimizer, value: Any) -> float:
+    lr = _check_number(f"The learning rate from {owner}", value)
+    optimizer.learning_rate = lr
+    return lr
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the optimizer's learning rate by ``factor`` when ``monitor`` stops improving.
+
+    After ``patience`` epochs without an improvement of more than ``min_delta`` the rate becomes
+    ``max(lr * factor, min_lr)``; then ``cooldown`` epochs pass before waiting starts again. The rate
+    the epoch trained with is logged as ``learning_rate`` (so ``History`` records it), as in Keras.
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
+                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0):
+        super().__init__()
+        self.mode = _check_monitor("ReduceLROnPlateau", monitor, mode)
+        self.monitor = monitor
+        factor = _check_number("factor", factor)
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau factor must be in (0, 1) (the rate is multiplied by it), "
+                             f"got {factor!r}.")
+        self.factor = factor
+        self.patience = _check_int("patience", patience)
+        self.verbose = _check_verbose("ReduceLROnPlateau", verbose)
+        self.min_delta = abs(_check_number("min_delta", min_delta, minimum=-math.inf))
+        self.cooldown = _check_int("cooldown", cooldown)
+        self.min_lr = _check_number("min_lr", min_lr)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = None
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def on_train_begin(self, logs=None):
+        _optimizer_of("ReduceLROnPlateau", self.model)
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = _optimizer_of("ReduceLROnPlateau", self.model)
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {','.join(logs)}.", RuntimeWarning, stacklevel=2)
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if _is_improvement(self.mode, self.min_delta, current, self.best):
+            self.best, self.wait = current, 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = float(optimizer.learning_rate)
+                # Keras compares in float32, so a rate already at min_lr up to rounding is left alone.
+                if old_lr > np.float32(self.min_lr):
+                    new_lr = _set_learning_rate("ReduceLROnPlateau", optimizer, max(old_lr * self.factor, self.min_lr))
+                    if self.verbose:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of every epoch to ``schedule(epoch, lr)`` (``epoch`` from 0).
+
+    ``schedule`` may also take only ``epoch``. The rate the epoch trained with is logged as
+    ``learning_rate``, as in Keras.
+    """
+
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0):
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler schedule must be a function (epoch, lr) -> lr, "
+                            f"got {type(schedule).__name__}.")
+        self.schedule = schedule
+        self.verbose = _check_verbose("LearningRateScheduler", verbose)
+        self._takes_lr = _takes_two_arguments(schedule)
+
+    def on_train_begin(self, logs=None):
+        _optimizer_of("LearningRateScheduler", self.model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = _optimizer_of("LearningRateScheduler", self.model)
+        lr = float(optimizer.learning_rate)
+        value = self.schedule(epoch, lr) if self._takes_lr else self.schedule(epoch)
+        lr = _set_learning_rate("LearningRateScheduler's schedule", optimizer, value)
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(_optimizer_of("LearningRateScheduler", self.model).learning_rate)
+
+
+def _takes_two_arguments(fn: Callable) -> bool:
+    """Whether ``fn`` accepts ``(epoch, lr)``; Keras tries that call and falls back on a TypeError,
+    which would also swallow a TypeError raised inside the schedule, so the signature decides here."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have no signature: use the (epoch, lr) form
+        return True
+    try:
+        signature.bind(0, 0.0)
+        return True
+    except TypeError:
+        return False
+
+
+class CSVLogger(Callback):
+    """Write every epoch's logs as one row of a CSV file, as Keras does.
+
+    The columns are ``epoch`` (from 0) then the logged names, sorted; without validation data the
+    ``val_`` columns are still written, as ``NA``, so that files of runs with and without validation
+    line up. ``append=True`` adds to an existing file (its header is kept). The file is flushed after
+    every row, so a crash loses at most the epoch in progress.
+    """
+
+    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
+        super().__init__()
+        if not isinstance(filename, (str, os.PathLike)) or not os.fspath(filename):
+            raise TypeError(f"CSVLogger filename must be a non-empty str or path, got {filename!r}.")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"CSVLogger separator must be a single character, got {separator!r}.")
+        self.filename = os.fspath(filename)
+        self.sep = separator
+        self.append = bool(append)
+        self.keys: list[str] | None = None
+        self.writer = None
+        self.csv_file = None
+        self.append_header = True
+
+    def on_train_begin(self, logs=None):
+        path = Path(self.filename)
+        if path.is_dir():
+            raise IsADirectoryError(f"CSVLogger filename {self.filename!r} is an existing folder; give a file name.")
+        self.append_header = True
+        if self.append and path.exists():
+            with open(path, encoding="utf-8") as f:
+                self.append_header = not f.readline()
+        self._close()
+        self.csv_file = open(path, "a" if self.append else "w", newline="", encoding="utf-8")
+        self.keys, self.writer = None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if self.keys and not any(key.startswith("val_") for key in self.keys):
+                self.keys += [f"val_{key}" for key in self.keys]
+        if self.writer is None:
+            dialect = type("Dialect", (csv.excel,), {"delimiter": self.sep})
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch", *self.keys], dialect=dialect)
+            if self.append_header:
+                self.writer.writeheader()
+        self.writer.writerow({"epoch": epoch, **{key: _csv_value(logs.get(key, "NA")) for key in self.keys}})
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        self._close()
+
+    def _close(self) -> None:
+        csv_file = getattr(self, "csv_file", None)    # __del__ may run on a half-built instance
+        if csv_file is not None and not csv_file.closed:
+            csv_file.close()
+        self.writer = None
+
+    def __del__(self):
+        self._close()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, str) or np.ndim(value) == 0:
+        return value
+    return f"[{', '.join(map(str, np.ravel(value)))}]"
+
+
+class TerminateOnNaN(Callback):
+    """Stop training after a batch whose loss is NaN or infinite (``raise_error=True``: raise instead).
+
+    ``fit``'s own guard (``terminate_on_nan=True``, the default) acts first: it stops *before* the
+    bad update with a ``NonFiniteError`` naming where the values stopped being finite, so this
+    callback matters with ``fit(..., terminate_on_nan=False)``, where, as in Keras, the bad batch's
+    update is applied and training stops at the end of that batch.
+    """
+
+    def __init__(self, raise_error: bool = False):
+        super().__init__()
+        self.raise_error = bool(raise_error)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            if self.raise_error:
+                raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. "
+                                   "Terminating training immediately.")
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
