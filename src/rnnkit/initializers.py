@@ -35,6 +35,27 @@ class allocation_budget:
         return False
 
 
+_placeholders: list[bool] = []   # non-empty while weights are about to be overwritten from a file
+
+
+class placeholder_weights:
+    """``with placeholder_weights():`` every initializer call inside returns zeros of the right shape and dtype.
+
+    ``load_model`` builds the model inside it because every weight is then set from the file:
+    drawing them first would be wasted work (an ``LSTM(768)``'s orthogonal recurrent kernel is a
+    QR decomposition of a 3072 x 768 matrix). The allocation budget is still spent, and layers
+    built outside the block are initialized as usual.
+    """
+
+    def __enter__(self):
+        _placeholders.append(True)
+        return self
+
+    def __exit__(self, *exc):
+        _placeholders.pop()
+        return False
+
+
 def _spend(shape: tuple) -> None:
     if _budget:
         n = int(np.prod(shape, dtype=object))
@@ -64,6 +85,8 @@ class Initializer:
 
     def __call__(self, shape, dtype, rng: np.random.Generator) -> np.ndarray:
         _spend(shape)
+        if _placeholders:       # np.zeros is a lazily zeroed allocation: nothing is computed or written
+            return np.zeros(tuple(int(s) for s in shape), dtype=dtype)
         if self.seed is not None:
             rng = np.random.default_rng(self.seed)
         # np.array, not np.ascontiguousarray, which turns a 0-d (scalar) weight into shape (1,)

@@ -2,25 +2,40 @@
 
 Layout: the tensors ``layers/<layer name>/<weight name>`` (Keras layout) and, for a
 compiled model that has trained, ``optimizer/<slot>``; the ``__metadata__`` of the file
-holds JSON strings for the architecture and the compile settings. Writing goes to a
-temporary file in the same folder, then ``os.replace``, so a crash never leaves a half
-model behind. Reading checks the header against the real file size *before* reading or
-allocating anything it claims, so a truncated, foreign or hostile file is a
-``ModelFileError`` with a reason, never a raw library traceback or a huge allocation.
+holds JSON strings for the architecture and the compile settings.
+
+Writing is crash-safe and reproducible:
+
+* The file is written to an unnamed file in the target's folder (Linux ``O_TMPFILE``), fsynced,
+  given a temporary name and renamed over the target with ``os.replace``, then the folder is
+  fsynced so the rename itself survives a power cut. A process killed mid-write leaves nothing.
+  Where unnamed files are not available the data goes to a named temporary file,
+  ``.<target name>.rnnkit-<pid>-<random>.tmp``; every save removes such files in its folder
+  that a *dead* process of the same user left before the current process started.
+* The file gets the permissions ``open()`` would give a new file (``0o666`` less the umask).
+* The same model gives the same bytes: the safetensors header is written here, with sorted
+  metadata and a fixed tensor order (the safetensors library's writer orders the metadata at
+  random).
+
+Reading checks the header against the real file size *before* reading or allocating anything
+it claims, so a truncated, foreign or hostile file is a ``ModelFileError`` with a reason, never
+a raw library traceback or a huge allocation.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
+import stat
 import struct
-import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 
 from rnnkit import __version__, backend, initializers, optimizers
 from rnnkit import losses as losses_module
@@ -31,6 +46,16 @@ FORMAT = "rnnkit"
 FORMAT_VERSION = "1"
 MAX_HEADER_BYTES = 100 * 1024 * 1024   # safetensors' own limit
 _DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+_DTYPE_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
+
+#: ``.<target name>.rnnkit-<pid>-<12 hex digits>.tmp``: the only names the stale-file cleanup touches
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.rnnkit-(?P<pid>[1-9][0-9]*)-[0-9a-f]{12}\.tmp$")
+#: whether to try unnamed temporary files first (tests switch it off to exercise the named fallback)
+USE_O_TMPFILE = hasattr(os, "O_TMPFILE")
+#: when this module was imported (with rnnkit, so about when this process started): a temporary file
+#: written later may belong to a save under way in a process started since, so only older ones are
+#: candidates for the cleanup (whose writer must also have died: pids get reused)
+_PROCESS_START = time.time()
 
 
 def _encode_compile(value: Any) -> Any:
@@ -92,15 +117,176 @@ def weight_names(model) -> list[str]:
     return names
 
 
-def _write_atomically(blob: bytes, path) -> None:
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise ModelFileNotFoundError(f"Cannot save to {str(target)!r}: folder {str(folder)!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+def _safetensors_writer(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> Callable[[BinaryIO], None]:
+    """A function writing ``tensors`` and ``metadata`` in the safetensors layout to an open binary file.
+
+    Layout: an 8-byte little-endian header length, the JSON header padded with spaces to a multiple
+    of 8 bytes, then the raw little-endian data of each tensor. The metadata keys are sorted and
+    the tensors ordered by decreasing item size, then name (which also keeps every tensor aligned
+    to its item size), so the bytes depend on nothing but the values.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    for name, value in tensors.items():
+        arr = np.asarray(value)
+        if arr.dtype.newbyteorder("=") not in _DTYPE_CODES:
+            raise TypeError(f"cannot save tensor {name!r} of dtype {arr.dtype}; expected one of "
+                            f"{', '.join(sorted(str(d) for d in _DTYPE_CODES))}")
+        # np.asarray, not np.ascontiguousarray, which turns a 0-d weight into shape (1,)
+        arrays[name] = np.asarray(arr, dtype=arr.dtype.newbyteorder("<"), order="C")
+    order = sorted(arrays, key=lambda n: (-arrays[n].dtype.itemsize, n))
+    header: dict[str, Any] = {"__metadata__": {k: str(metadata[k]) for k in sorted(metadata)}}
+    offset = 0
+    for name in order:
+        arr = arrays[name]
+        header[name] = {"dtype": _DTYPE_CODES[arr.dtype.newbyteorder("=")], "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+
+    def write(f: BinaryIO) -> None:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+        for name in order:
+            if arrays[name].size:
+                f.write(arrays[name].reshape(-1).view(np.uint8))   # no copy: the array's own bytes
+    return write
+
+
+def _temp_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.rnnkit-{os.getpid()}-{secrets.token_hex(6)}.tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be running (True whenever that cannot be told)."""
+    if os.name != "posix":          # os.kill(pid, 0) would send CTRL_C_EVENT on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                 # PermissionError: alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporary_files(folder: str | os.PathLike) -> list[str]:
+    """Delete the temporary files that interrupted saves left in ``folder``; return their names.
+
+    Only a file whose name has rnnkit's pattern ``.<name>.rnnkit-<pid>-<hex>.tmp`` is removed,
+    and only when it is a regular file (not a link) of the current user, last written before
+    this process started, by a process that is no longer running: a save under way in another
+    process, or anything else in the folder, is never touched.
+    """
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or int(match["pid"]) == os.getpid():
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_mtime >= _PROCESS_START:
+            continue
+        if (uid is not None and st.st_uid != uid) or _pid_alive(int(match["pid"])):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(entry.name)
+    return removed
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; platforms that cannot open or fsync a folder are skipped."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_linkat: list = []      # [libc's linkat or None], looked up on first use
+
+
+def _link_unnamed(fd: int, dest: Path) -> bool:
+    """Give the unnamed file ``fd`` the name ``dest``; False where neither way of doing it works.
+
+    ``linkat(fd, "", AT_FDCWD, dest, AT_EMPTY_PATH)`` is tried first (allowed to the process that
+    opened the file since Linux 6.10, to privileged ones before), then the documented
+    ``linkat`` through ``/proc/self/fd``, which some sandboxes refuse with EXDEV.
+    """
+    if not _linkat:
+        try:
+            import ctypes
+
+            func = ctypes.CDLL(None, use_errno=True).linkat
+            func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+            func.restype = ctypes.c_int
+        except (ImportError, OSError, AttributeError):
+            func = None
+        _linkat.append(func)
+    at_fdcwd, at_empty_path = -100, 0x1000      # <fcntl.h> on Linux
+    if _linkat[0] is not None and _linkat[0](fd, b"", at_fdcwd, os.fsencode(dest), at_empty_path) == 0:
+        return True
+    try:
+        os.link(f"/proc/self/fd/{fd}", dest, follow_symlinks=True)
+    except OSError:
+        return False
+    return True
+
+
+def _write_unnamed(write: Callable[[BinaryIO], None], target: Path) -> bool:
+    """Write through an ``O_TMPFILE`` file and rename it over ``target``; False where that is not available.
+
+    The file has no name until its data is on disk, so a crash while writing leaves nothing; it
+    is named (``linkat``) only for the instant before ``os.replace``, because a link cannot
+    replace an existing file.
+    """
+    try:
+        fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError:                 # this filesystem or kernel has no unnamed files
+        return False
+    tmp = None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(blob)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+            candidate = _temp_path(target)
+            if not _link_unnamed(f.fileno(), candidate):
+                return False        # write again through a named file
+            tmp = candidate
+        os.replace(tmp, target)
+    except BaseException:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise
+    return True
+
+
+def _write_named(write: Callable[[BinaryIO], None], target: Path) -> None:
+    tmp = _temp_path(target)
+    # 0o666 and the umask, as open() gives a new file (mkstemp would make it 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                 | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -112,8 +298,20 @@ def _write_atomically(blob: bytes, path) -> None:
         raise
 
 
+def _write_atomically(write: Callable[[BinaryIO], None], path: str | os.PathLike) -> None:
+    """Make ``path`` hold what ``write`` writes, all or nothing, durably (see the module docstring)."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ModelFileNotFoundError(f"Cannot save to {str(target)!r}: folder {str(folder)!r} does not exist.")
+    remove_stale_temporary_files(folder)
+    if not (USE_O_TMPFILE and _write_unnamed(write, target)):
+        _write_named(write, target)
+    _fsync_folder(folder)
+
+
 def _weight_tensors(model) -> dict[str, np.ndarray]:
-    return {name: np.array(w, order="C") for name, w in zip(weight_names(model), model.weights)}
+    return dict(zip(weight_names(model), model.weights))
 
 
 def save_model(model, path: str | os.PathLike) -> None:
@@ -128,8 +326,8 @@ def save_model(model, path: str | os.PathLike) -> None:
         metadata["compile_config"] = json.dumps(compile_config)
         if model.optimizer.iterations:
             for key, value in model.optimizer.get_state().items():
-                tensors[f"optimizer/{key}"] = np.array(value, order="C")
-    _write_atomically(st_save(tensors, metadata=metadata), path)
+                tensors[f"optimizer/{key}"] = value
+    _write_atomically(_safetensors_writer(tensors, metadata), path)
 
 
 def save_weights(model, path: str | os.PathLike) -> None:
@@ -138,7 +336,7 @@ def save_weights(model, path: str | os.PathLike) -> None:
         raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape or fit it first.")
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__,
                 "content": "weights"}
-    _write_atomically(st_save(_weight_tensors(model), metadata=metadata), path)
+    _write_atomically(_safetensors_writer(_weight_tensors(model), metadata), path)
 
 
 def _read_weights(model, path: Path, tensors: dict) -> list[np.ndarray]:
@@ -248,7 +446,8 @@ def load_model(path: str | os.PathLike, compile: bool = True):
     try:
         config = json.loads(meta["model_config"])
         dtype = str(meta.get("dtype", "float32"))
-        with backend.floatx_scope(dtype), initializers.allocation_budget(budget):
+        # every weight is set from the file below, so the initializers only make placeholders
+        with backend.floatx_scope(dtype), initializers.allocation_budget(budget), initializers.placeholder_weights():
             model = model_from_config(config)
     except ModelFileError:
         raise
