@@ -1,7 +1,7 @@
 """Callbacks called by ``fit``, with Keras' names, arguments and hook names.
 
 ``History``, ``LambdaCallback``, ``EarlyStopping``, ``ModelCheckpoint``, ``ReduceLROnPlateau``,
-``LearningRateScheduler``, ``CSVLogger`` and ``TerminateOnNaN``. The monitoring callbacks share
+``LearningRateScheduler``, ``CSVLogger``, ``TerminateOnNaN`` and ``BackupAndRestore``. The monitoring callbacks share
 Keras' rules: ``mode="auto"`` maximises accuracy-like names and minimises losses and errors, and
 a value improves on the best one only if it beats it by more than ``min_delta``.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import inspect
+import json
 import math
 import os
 import string
@@ -516,3 +517,274 @@ class TerminateOnNaN(Callback):
                                    "Terminating training immediately.")
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
+
+
+#: the one file ``BackupAndRestore`` writes in its folder: everything in one file, so a kill between
+#: two writes can never pair the weights of one step with the optimizer state of another
+BACKUP_FILE = "latest.safetensors"
+_BACKUP_FORMAT = "rnnkit-backup"
+
+
+def _state_holders(model) -> list[tuple[str, Any]]:
+    """``(path, object)`` for the model and every layer inside it (cells, wrapped layers, nested
+    models), each once, in a fixed order, so that paths name the same objects in a rebuilt model."""
+    from rnnkit.layers.base import Layer
+
+    out: list[tuple[str, Any]] = []
+    seen: set[int] = set()
+
+    def visit(obj: Any, path: str) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        out.append((path, obj))
+        children: list[tuple[str, Any]] = []
+        if hasattr(obj, "_graph") and obj._graph is not None:     # a model: its layers, by name
+            children += [(layer.name, layer) for layer in obj.layers]
+        for key, value in vars(obj).items():
+            if key in ("_inbound_nodes", "_graph", "_run"):     # links to the graph, not parts of this layer
+                continue
+            if isinstance(value, Layer):
+                children.append((key, value))
+            elif isinstance(value, (list, tuple)):
+                children += [(f"{key}.{i}", v) for i, v in enumerate(value) if isinstance(v, Layer)]
+        for name, child in children:
+            visit(child, f"{path}/{name}" if path else name)
+
+    visit(model, "")
+    return out
+
+
+def _generators(holders: list[tuple[str, Any]]) -> dict[str, np.random.Generator]:
+    """Every ``numpy.random.Generator`` training draws from (shuffling, dropout masks, ...), by
+    ``<holder path>:<attribute>``; found by type, so a layer's new generator is never left out."""
+    return {f"{path}:{key}": value for path, obj in holders for key, value in vars(obj).items()
+            if isinstance(value, np.random.Generator)}
+
+
+def _new_generator(state: Any, name: str) -> np.random.Generator:
+    """A generator in ``state`` (a ``bit_generator.state`` dict), refusing anything else clearly."""
+    kind = state.get("bit_generator") if isinstance(state, dict) else None
+    bit_generator = getattr(np.random, kind, None) if isinstance(kind, str) else None
+    if not (isinstance(bit_generator, type) and issubclass(bit_generator, np.random.BitGenerator)):
+        raise ValueError(f"random generator {name!r}: expected a numpy bit_generator state, got {state!r}.")
+    generator = np.random.Generator(bit_generator())
+    try:
+        generator.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"random generator {name!r}: its state is invalid ({exc}).") from None
+    return generator
+
+
+class BackupAndRestore(Callback):
+    """Back up the whole training state so that a killed ``fit`` resumes exactly where it was (Keras' callback).
+
+    At the end of every epoch (``save_freq="epoch"``) or every ``save_freq`` training batches, one
+    file, ``<backup_dir>/latest.safetensors``, is written atomically (``rnnkit.saving``: a kill
+    mid-write leaves the previous backup whole). It holds the weights, the optimizer's slots, step
+    count and learning rate, the position (epoch and batch), the state of every random generator
+    in the model (the shuffling of ``fit``, every layer's dropout masks: plain ``bit_generator``
+    state dicts in the JSON metadata) and the carried states of stateful layers. When ``fit``
+    starts and a backup exists, all of it is restored and training continues from that position,
+    so a run killed at any moment and started again with the same command ends with the same
+    weights, bit for bit, as a run never interrupted. At the end of a ``fit`` that was not
+    interrupted the backup is deleted if ``delete_checkpoint`` (with ``backup_dir`` if that leaves
+    it empty; Keras removes the folder whatever it holds).
+
+    Not restored (as in Keras): the state of other callbacks (``EarlyStopping``'s counters) and,
+    after a resume mid-epoch, the loss and metrics logged for that epoch cover only its remaining
+    batches.
+
+    Args:
+        backup_dir: the folder of the backup (made if missing); use one folder per training run.
+        save_freq: ``"epoch"``, or an integer N: back up after every N training batches.
+        delete_checkpoint: delete the backup when ``fit`` ends without being interrupted.
+    """
+
+    def __init__(self, backup_dir: str | os.PathLike, save_freq: str | int = "epoch",
+                 delete_checkpoint: bool = True):
+        super().__init__()
+        if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
+            raise TypeError(f"BackupAndRestore backup_dir must be a non-empty str or path (a folder), "
+                            f"got {backup_dir!r}.")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, (int, np.integer))
+                                     or save_freq < 1):
+            raise ValueError(f"BackupAndRestore save_freq must be 'epoch' or a positive integer (a number of "
+                             f"batches), got {save_freq!r}.")
+        if not isinstance(delete_checkpoint, (bool, np.bool_)):
+            raise TypeError(f"BackupAndRestore delete_checkpoint must be True or False, got {delete_checkpoint!r}.")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._epoch = 0
+        self._batches_since_save = 0
+        self._epoch_shuffle_state: dict | None = None
+
+    @property
+    def backup_path(self) -> str:
+        """Where the backup is written: ``<backup_dir>/latest.safetensors``."""
+        return os.path.join(self.backup_dir, BACKUP_FILE)
+
+    # -- hooks --------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        if os.path.exists(self.backup_dir) and not os.path.isdir(self.backup_dir):
+            raise NotADirectoryError(f"BackupAndRestore backup_dir {self.backup_dir!r} is a file; give a folder.")
+        self._batches_since_save = 0
+        if os.path.exists(self.backup_path):
+            self.restore()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        # a backup taken mid-epoch must replay this epoch's shuffle: keep the generator as it was before it
+        self._epoch_shuffle_state = self.model._shuffle_rng.bit_generator.state
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            if batch + 1 >= self.params.get("steps", batch + 2):    # the epoch's last batch: resume at the next
+                self.backup(self._epoch + 1, 0, None)
+            else:
+                self.backup(self._epoch, batch + 1, self._epoch_shuffle_state)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self.backup(epoch + 1, 0, None)
+
+    def on_train_end(self, logs=None):
+        if not self.delete_checkpoint:
+            return
+        if os.path.exists(self.backup_path):
+            os.remove(self.backup_path)
+        try:
+            os.rmdir(self.backup_dir)       # only if empty: the folder may hold the user's other files
+        except OSError:
+            pass
+
+    # -- writing ------------------------------------------------------------------------
+    def backup(self, epoch: int, step: int, shuffle_state: dict | None) -> None:
+        """Write the training state, to resume at batch ``step`` of epoch ``epoch`` (both from 0).
+
+        ``shuffle_state``: the shuffling generator's state to restore (the one the epoch started
+        with when resuming mid-epoch), or None for its current state.
+        """
+        from rnnkit import __version__
+        from rnnkit.saving import _safetensors_writer, _write_atomically, weight_names
+
+        model = self.model
+        holders = _state_holders(model)
+        generators = {name: g.bit_generator.state for name, g in _generators(holders).items()}
+        if shuffle_state is not None:
+            generators[":_shuffle_rng"] = shuffle_state
+        tensors = dict(zip(("layers/" + n for n in weight_names(model)), model.weights))
+        optimizer = model.optimizer
+        if optimizer.iterations:
+            tensors.update({f"optimizer/{k}": v for k, v in optimizer.get_state().items()})
+        states: dict[str, int | None] = {}
+        for path, obj in holders:
+            if getattr(obj, "stateful", False) is True and hasattr(obj, "states"):
+                carried = obj.states
+                states[path] = None if carried is None else len(carried)
+                for i, s in enumerate(carried or []):
+                    tensors[f"states/{path}/{i}"] = s
+        training = {"epoch": int(epoch), "step": int(step), "steps": int(self.params.get("steps", 0)),
+                    "optimizer_iterations": int(optimizer.iterations),
+                    "learning_rate": float(optimizer.learning_rate), "generators": generators, "states": states}
+        metadata = {"format": _BACKUP_FORMAT, "rnnkit_version": __version__, "training": json.dumps(training)}
+        os.makedirs(self.backup_dir, exist_ok=True)
+        _write_atomically(_safetensors_writer(tensors, metadata), self.backup_path)
+
+    # -- reading ------------------------------------------------------------------------
+    def restore(self) -> tuple[int, int]:
+        """Set the model from the backup and make ``fit`` resume at its position; returns ``(epoch, step)``.
+
+        Everything is read and checked first: a corrupt, foreign or mismatched backup raises
+        ``rnnkit.errors.ModelFileError`` (a ``ValueError``) with the reason, and changes nothing.
+        """
+        from pathlib import Path
+
+        from safetensors.numpy import load as st_load
+
+        from rnnkit.errors import ModelFileError
+        from rnnkit.saving import _read_checked, weight_names
+
+        path = Path(self.backup_path)
+        model = self.model
+
+        def fail(reason: str) -> ModelFileError:
+            return ModelFileError(f"Cannot resume from the backup {str(path)!r}: {reason} Delete it to start "
+                                  "training afresh.")
+
+        header, blob = _read_checked(path)
+        meta = header.get("__metadata__")
+        if not isinstance(meta, dict) or meta.get("format") != _BACKUP_FORMAT:
+            raise fail("it is not a backup written by BackupAndRestore.")
+        try:
+            training = json.loads(meta["training"])
+            tensors = st_load(blob)
+            epoch, step, steps = (training[k] for k in ("epoch", "step", "steps"))
+            generators, states = training["generators"], training["states"]
+            iterations, learning_rate = training["optimizer_iterations"], training["learning_rate"]
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise fail(f"its contents are invalid ({type(exc).__name__}: {exc}).") from None
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (epoch, step, steps, iterations)):
+            raise fail(f"its position is invalid (epoch {epoch!r}, batch {step!r}, steps {steps!r}).")
+        if not isinstance(generators, dict) or not isinstance(states, dict):
+            raise fail("its random generators or layer states are not recorded as objects.")
+        if step and steps != self.params.get("steps"):
+            raise fail(f"it was taken mid-epoch in a run of {steps} batches per epoch, and this run has "
+                       f"{self.params.get('steps')}; resume with the same data and batch_size.")
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
+                or not math.isfinite(learning_rate) or learning_rate < 0:
+            raise fail(f"its learning rate {learning_rate!r} is not a finite number >= 0.")
+        names = weight_names(model)
+        missing = [n for n in names if "layers/" + n not in tensors]
+        if missing:
+            raise fail(f"weight {missing[0]!r} of model '{model.name}' is missing; was it written by another model?")
+        holders = _state_holders(model)
+        live = _generators(holders)
+        try:
+            restored = {name: _new_generator(state, name) for name, state in generators.items()}
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        unknown = sorted(set(restored) - {f"{p}:{k}" for p, obj in holders for k in vars(obj)})
+        if unknown:
+            raise fail(f"it has random generators this model does not have: {unknown}.")
+        by_path = dict(holders)
+        carried: dict[str, list[np.ndarray] | None] = {}
+        for layer_path, count in states.items():
+            layer = by_path.get(layer_path)
+            if not getattr(layer, "stateful", False):
+                raise fail(f"it has states for {layer_path!r}, which is not a stateful layer of this model.")
+            if count is None:
+                carried[layer_path] = None
+            elif isinstance(count, int) and all(f"states/{layer_path}/{i}" in tensors for i in range(count)):
+                carried[layer_path] = [tensors[f"states/{layer_path}/{i}"].copy() for i in range(count)]
+            else:
+                raise fail(f"the states of {layer_path!r} are incomplete.")
+        optimizer_state = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
+        # checked by the model's and the optimizer's own setters on copies first, so nothing changes on error
+        weights_before = model.get_weights()
+        try:
+            model.set_weights([tensors["layers/" + n] for n in names])
+            if optimizer_state:
+                model.optimizer.set_state(optimizer_state, model.trainable_weights)
+        except (ValueError, TypeError) as exc:
+            model.set_weights(weights_before)
+            raise fail(str(exc)) from None
+        if not optimizer_state:
+            model.optimizer.restore((iterations, None, None))      # before the first step: no slots yet
+        model.optimizer.learning_rate = float(learning_rate)
+        for name in live:
+            if name not in restored:        # made lazily on first use (e.g. attention dropout): not made yet then
+                path_, key = name.rsplit(":", 1)
+                setattr(by_path[path_], key, None)
+        for name, generator in restored.items():
+            path_, key = name.rsplit(":", 1)
+            setattr(by_path[path_], key, generator)
+        for layer_path, value in carried.items():
+            by_path[layer_path].states = value
+        model._resume_from = (epoch, step)
+        return epoch, step

@@ -85,6 +85,7 @@ class Model(Layer):
         self._run: Run | None = None
         self._graph: Graph | None = None
         self._fused: dict | None = None
+        self._resume_from: tuple[int, int] | None = None
         self._shuffle_rng = np.random.default_rng(backend.next_seed() if seed is None else [self.seed, 2**31 - 1])
         if inputs is None and outputs is None and type(self) is not Model:
             return                                       # a subclass (Sequential) sets its graph itself
@@ -561,8 +562,12 @@ class Model(Layer):
         self.stop_training = False
         self.history = history
         guard = NonFiniteGuard(self, terminate=terminate_on_nan, caller="fit")
+        self._resume_from = None     # (epoch, step): set by BackupAndRestore's on_train_begin from its checkpoint
         for cb in all_callbacks:
             cb.on_train_begin()
+        first_step = 0
+        if self._resume_from is not None:
+            initial_epoch, first_step = self._resume_from
         for epoch in range(initial_epoch, epochs):
             for cb in all_callbacks:
                 cb.on_epoch_begin(epoch)
@@ -573,7 +578,7 @@ class Model(Layer):
             totals = compile_utils.Totals(self.heads, ys)
             norms = GradientNorms(clipping_on(self.optimizer))
             nonfinite_before = guard.count
-            for step in range(steps):
+            for step in range(first_step if epoch == initial_epoch else 0, steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
                 index = slice(lo, hi) if order is None else order[lo:hi]
                 xb, yb = data.take(xs, index), data.take(ys, index)
