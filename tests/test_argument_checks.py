@@ -563,3 +563,16 @@ def test_fit_takes_one_callback_and_refuses_a_non_list():
     with pytest.raises(TypeError, match=r"callbacks must be a list of rnnkit Callback instances, got int"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=3)
     assert isinstance(History(), rnnkit.callbacks.Callback)
+
+
+def test_layer_set_weights_refuses_values_that_overflow_the_dtype():
+    from rnnkit.layers import Dense as _Dense
+
+    layer = _Dense(2, name="head")
+    layer.build((3,))
+    before = layer.get_weights()
+    with pytest.raises(ValueError, match=r"Weight 'bias' of layer 'head' holds 1e\+39 at index \(1,\), which is "
+                                         r"not finite in float32"):
+        layer.set_weights([np.zeros((3, 2)), np.array([0.0, 1e39])])
+    for old, now in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(old, now)

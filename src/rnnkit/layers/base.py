@@ -382,6 +382,16 @@ class Layer:
                 )
             if not np.isfinite(arr).all():
                 raise ValueError(f"Weight '{n}' of layer '{self.name}' contains NaN or infinite values.")
+            dtype = self.params[n].dtype
+            if dtype.kind == "f" and arr.dtype != dtype:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    finite = np.isfinite(arr.astype(dtype))       # 1e39 is inf in float32
+                if not finite.all():
+                    first = tuple(int(i) for i in np.argwhere(~finite)[0])
+                    raise ValueError(
+                        f"Weight '{n}' of layer '{self.name}' holds {arr[first].item()!r} at index {first}, which is "
+                        f"not finite in {dtype} (the layer's dtype, largest finite value {np.finfo(dtype).max:.4g}); "
+                        "nothing was changed.")
             arrays.append(arr)
         return arrays
 

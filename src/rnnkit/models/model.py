@@ -200,9 +200,6 @@ class Model(Layer):
             i += n
         for layer, arrays in zip(leaves, checked):
             for name, arr in zip(layer.weight_names, arrays):
-                _check_finite_after_cast(arr, layer.params[name].dtype, f"Weight '{name}' of layer '{layer.name}'")
-        for layer, arrays in zip(leaves, checked):
-            for name, arr in zip(layer.weight_names, arrays):
                 layer.params[name][...] = arr
 
     def count_params(self) -> int:
@@ -820,18 +817,6 @@ def _value_name(values: np.ndarray) -> str:
     """``"nan"``, ``"inf"`` or ``"-inf"``: the first non-finite value of ``values``."""
     v = float(values[~np.isfinite(values)].flat[0])
     return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
-
-
-def _check_finite_after_cast(arr: np.ndarray, dtype: np.dtype, what: str) -> None:
-    """Refuse values that are finite as given but not in ``dtype`` (1e39 is inf in float32)."""
-    if dtype.kind != "f" or arr.dtype == dtype:
-        return
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = np.isfinite(arr.astype(dtype))
-    if not finite.all():
-        first = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise ValueError(f"{what} holds {arr[first].item()!r} at index {first}, which is not finite in {dtype} (the "
-                         f"model's dtype, largest finite value {np.finfo(dtype).max:.4g}); nothing was changed.")
 
 
 def _check_verbose(verbose: Any) -> int:
