@@ -19,12 +19,18 @@ Writing is crash-safe and reproducible:
 
 Reading checks the header against the real file size *before* reading or allocating anything
 it claims, so a truncated, foreign or hostile file is a ``ModelFileError`` with a reason, never
-a raw library traceback or a huge allocation.
+a raw library traceback or a huge allocation. Every field is type-checked before use: tensor
+entries (dtype name, at most ``MAX_TENSOR_RANK`` integer dimensions, two integer offsets), the
+metadata (strings), the architecture and compile settings (JSON nested at most ``MAX_JSON_DEPTH``
+deep; a layer whose constructor refuses its config is named), the optimizer's step count (an
+integer in ``[0, MAX_ITERATIONS]``); weights and optimizer slots must be finite in the model's
+dtype. ``tests/test_load_fuzz.py`` checks this against thousands of mutated files.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -45,6 +51,13 @@ from rnnkit.errors import ModelFileError, ModelFileNotFoundError
 FORMAT = "rnnkit"
 FORMAT_VERSION = "1"
 MAX_HEADER_BYTES = 100 * 1024 * 1024   # safetensors' own limit
+#: deepest JSON nesting a file's architecture or compile settings may have (rnnkit's own files stay under 20)
+MAX_JSON_DEPTH = 64
+#: most dimensions a tensor in a file may have
+MAX_TENSOR_RANK = 8
+#: the largest optimizer step count a file may hold: exact in float64, and far from the int64 limit
+#: that saving the model again after more steps would reach
+MAX_ITERATIONS = 2**53
 _DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 _DTYPE_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
@@ -355,6 +368,7 @@ def load_weights(model, path: str | os.PathLike) -> None:
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(path, "it is a safetensors file but not one written by rnnkit (no rnnkit metadata).")
+    _check_metadata_strings(path, meta)
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape before loading weights.")
     try:
@@ -367,6 +381,72 @@ def load_weights(model, path: str | os.PathLike) -> None:
         if isinstance(exc, ModelFileError):
             raise
         raise _fail(path, str(exc)) from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_json(path: Path, text: str, what: str) -> Any:
+    """``text`` parsed as JSON, refused when it nests deeper than ``MAX_JSON_DEPTH``.
+
+    The parse itself costs time and memory in proportion to the text, which the file holds; the
+    depth bound keeps the recursive code that reads the value (nested models, layer configs) shallow.
+    """
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise _fail(path, f"its {what} {_are(what)} invalid: not valid JSON, or nested too deeply.") from None
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(MAX_JSON_DEPTH):         # one pass per level of nesting, over its containers only
+        if not level:
+            return value
+        inner = []
+        for item in level:
+            inner.extend(v for v in (item.values() if isinstance(item, dict) else item)
+                         if isinstance(v, (dict, list)))
+        level = inner
+    if level:
+        raise _fail(path, f"its {what} {_are(what)} invalid: nested deeper than {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+def _are(what: str) -> str:
+    return "are" if what.endswith("s") else "is"
+
+
+def _compile_arguments(path: Path, text: str) -> dict:
+    """``compile``'s keyword arguments from the file's compile settings, every field type-checked first."""
+    cc = _parse_json(path, text, "compile settings")
+    if not isinstance(cc, dict) or not {"optimizer", "loss"} <= set(cc):
+        raise _fail(path, "its compile settings are not a JSON object with 'optimizer' and 'loss'.")
+    opt = cc["optimizer"]
+    if (not isinstance(opt, dict) or not isinstance(opt.get("class_name"), str)
+            or not isinstance(opt.get("config", {}), dict)):
+        raise _fail(path, "its optimizer setting is not {'class_name': name, 'config': {...}}.")
+    try:
+        return {"optimizer": optimizers.deserialize(opt), "loss": _decode_compile(cc["loss"]),
+                "loss_weights": _decode_compile(cc.get("loss_weights")),
+                "metrics": _decode_compile(cc.get("metrics"))}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(path, f"its compile settings are invalid ({type(exc).__name__}: {exc}).") from None
+
+
+def _check_metadata_strings(path: Path, meta: dict) -> None:
+    bad = sorted(str(k) for k, v in meta.items() if not isinstance(v, str))
+    if bad:
+        raise _fail(path, f"its __metadata__ values must be strings, as safetensors requires; {bad[:5]} are not.")
+
+
+def _check_iterations(path: Path, state: dict[str, np.ndarray]) -> None:
+    """The optimizer's step count, when the file has optimizer state: one integer in [0, MAX_ITERATIONS]."""
+    if not state:
+        return
+    step = state.get("iterations")
+    if (not isinstance(step, np.ndarray) or step.dtype.kind not in "iu" or step.size != 1
+            or not 0 <= int(step.reshape(-1)[0]) <= MAX_ITERATIONS):
+        given = "nothing" if step is None else f"{step.dtype} {step.reshape(-1)[:2].tolist()}"
+        raise _fail(path, f"its optimizer step count must be one integer in [0, {MAX_ITERATIONS}], got {given}.")
 
 
 def _fail(path: Any, reason: str) -> ModelFileError:
@@ -403,16 +483,19 @@ def _read_checked(path: Path) -> tuple[dict, bytes]:
                 continue
             if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
                 raise _fail(path, f"tensor entry {name!r} is malformed.")
-            dtype = _DTYPES.get(info["dtype"])
+            dtype = _DTYPES.get(info["dtype"]) if isinstance(info["dtype"], str) else None
             shape, offsets = info["shape"], info["data_offsets"]
             if dtype is None:
-                raise _fail(path, f"tensor {name!r} has unsupported dtype {info['dtype']!r}.")
-            if (not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape)
+                raise _fail(path, f"tensor {name!r} has unsupported dtype {str(info['dtype'])[:40]!r}; expected one "
+                                  f"of {', '.join(_DTYPES)}.")
+            if (not isinstance(shape, list) or len(shape) > MAX_TENSOR_RANK
+                    or not all(_is_int(d) and d >= 0 for d in shape)
                     or not isinstance(offsets, list) or len(offsets) != 2
-                    or not all(isinstance(o, int) and o >= 0 for o in offsets)):
-                raise _fail(path, f"tensor {name!r} has an invalid shape or offsets.")
+                    or not all(_is_int(o) and o >= 0 for o in offsets)):
+                raise _fail(path, f"tensor {name!r} has an invalid shape or offsets: expected lists of integers "
+                                  f">= 0 (at most {MAX_TENSOR_RANK} dimensions, two offsets).")
             begin, end = offsets
-            nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+            nbytes = math.prod(shape) * np.dtype(dtype).itemsize      # Python ints: no overflow
             if end < begin or end > data_len or end - begin != nbytes:
                 raise _fail(path, f"tensor {name!r} claims bytes {begin}..{end} (shape {shape}) but the file "
                                   f"holds {data_len} bytes of data; it is truncated or corrupted.")
@@ -439,12 +522,15 @@ def load_model(path: str | os.PathLike, compile: bool = True):
     if meta.get("format_version") != FORMAT_VERSION:
         raise _fail(path, f"it has format version {meta.get('format_version')!r}; this rnnkit reads "
                           f"version {FORMAT_VERSION}.")
+    _check_metadata_strings(path, meta)
     # Building the model may create at most as many weight values as the file really holds
     # (every weight is made by an initializer, which spends this budget before allocating),
     # so a hostile architecture cannot make loading allocate more than the file.
-    budget = sum(int(np.prod(v["shape"])) for k, v in header.items() if k != "__metadata__") + 1
+    budget = sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__") + 1
+    if not isinstance(meta.get("model_config"), str):
+        raise _fail(path, "it has no architecture ('model_config'); it holds weights only (use load_weights).")
+    config = _parse_json(path, meta["model_config"], "architecture description")
     try:
-        config = json.loads(meta["model_config"])
         dtype = str(meta.get("dtype", "float32"))
         # every weight is set from the file below, so the initializers only make placeholders
         with backend.floatx_scope(dtype), initializers.allocation_budget(budget), initializers.placeholder_weights():
@@ -463,12 +549,11 @@ def load_model(path: str | os.PathLike, compile: bool = True):
     except (ValueError, TypeError) as exc:
         raise _fail(path, str(exc)) from None
     if compile and "compile_config" in meta:
+        arguments = _compile_arguments(path, meta["compile_config"])
+        state = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
+        _check_iterations(path, state)
         try:
-            cc = json.loads(meta["compile_config"])
-            model.compile(optimizer=optimizers.deserialize(cc["optimizer"]), loss=_decode_compile(cc["loss"]),
-                          loss_weights=_decode_compile(cc.get("loss_weights")),
-                          metrics=_decode_compile(cc.get("metrics")))
-            state = {k[len("optimizer/"):]: v for k, v in tensors.items() if k.startswith("optimizer/")}
+            model.compile(**arguments)
             if state:
                 model.optimizer.set_state(state, model.trainable_weights)
         except (KeyError, TypeError, ValueError, RecursionError, json.JSONDecodeError) as exc:

@@ -11,6 +11,7 @@ the list of its layers and its input shape.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from rnnkit.symbolic import SymbolicTensor
@@ -51,13 +52,32 @@ def deserialize_layer(entry: Any) -> Any:
         layer = sequential_from_config(config)
     elif name in ("Functional", "Model"):
         layer = functional_from_config(config)
-    elif name in LAYER_CLASSES:
-        layer = LAYER_CLASSES[name](**config)
+    elif isinstance(name, str) and name in LAYER_CLASSES:
+        try:
+            layer = LAYER_CLASSES[name](**config)
+        except (TypeError, ValueError) as exc:
+            # a constructor's own argument check, reported with the layer it was about
+            raise ValueError(f"layer {config.get('name', '?')!r} ({name}) cannot be made from its config: "
+                             f"{exc}") from None
     else:
         raise ValueError(f"unknown layer class {name!r}")
     if entry.get("trainable") is False:
         layer.trainable = False
     return layer
+
+
+def _check_fields(config: dict, what: str, required: dict[str, type], optional: dict[str, type]) -> None:
+    """Refuse a config missing a required field or holding one of the wrong JSON type (None allowed if optional)."""
+    for key in required:
+        if key not in config:
+            raise ValueError(f"the {what} description has no {key!r}")
+    for key, kind in {**required, **optional}.items():
+        value = config.get(key)
+        if value is None and key in optional:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"the {what} description's {key!r} must be a JSON {kind.__name__}, got "
+                             f"{type(value).__name__}")
 
 
 # -- Sequential ---------------------------------------------------------------------------------
@@ -66,7 +86,9 @@ def sequential_from_config(config: dict) -> Any:
     from rnnkit.layers.input_layer import InputLayer
     from rnnkit.models.sequential import Sequential
 
-    model = Sequential(name=str(config["name"]), seed=config.get("seed"))
+    _check_fields(config, "Sequential model", {"name": str, "layers": list}, {"input_shape": list, "seed": int,
+                                                                              "batch_size": int})
+    model = Sequential(name=config["name"], seed=config.get("seed"))
     if config.get("batch_size") is not None and config.get("input_shape") is not None:
         model.add(InputLayer(shape=config["input_shape"], batch_size=config["batch_size"]))
     for entry in config["layers"]:
@@ -112,9 +134,11 @@ def _encode(value: Any, index: dict[int, tuple[str, int]], where: str) -> Any:
 def _decode(value: Any, tensors: dict[tuple, SymbolicTensor]) -> Any:
     if isinstance(value, dict) and set(value) == {"tensor"}:
         ref = value["tensor"]
-        if not (isinstance(ref, list) and len(ref) == 3):
-            raise ValueError(f"invalid tensor reference {ref!r}")
-        key = (str(ref[0]), int(ref[1]), int(ref[2]))
+        if not (isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str)
+                and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ref[1:])):
+            raise ValueError(f"invalid tensor reference {str(ref)[:80]}: expected [layer name, call index, "
+                             "output index]")
+        key = (ref[0], ref[1], ref[2])
         if key not in tensors:
             raise KeyError(key)
         return tensors[key]
@@ -157,9 +181,24 @@ def functional_config(model: Any) -> dict:
             "output_layers": structure(model.outputs, model._output_keys, model._single_output)}
 
 
+def _check_call_kwargs(layer: Any, kwargs: dict) -> None:
+    """Refuse keyword arguments that the layer's ``forward`` does not take (a file may name any)."""
+    params = inspect.signature(layer.forward).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    names = [n for n, p in params.items() if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                        inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    unknown = sorted(set(kwargs) - set(names[1:]) | ({"training"} & set(kwargs)))   # names[0]: the input
+    if unknown:
+        raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) is called with argument(s) {unknown}, "
+                         f"which it does not take")
+
+
 def functional_from_config(config: dict) -> Any:
     from rnnkit.models.model import Model
 
+    _check_fields(config, "functional model", {"name": str, "layers": list, "input_layers": object,
+                                               "output_layers": object}, {})
     created: list[tuple[Any, list]] = []
     tensors: dict[tuple, SymbolicTensor] = {}
     for entry in config["layers"]:
@@ -187,6 +226,12 @@ def functional_from_config(config: dict) -> Any:
             except KeyError:
                 left.append((layer, i, call))
                 continue
+            if not (isinstance(args, SymbolicTensor) or (isinstance(args, list) and args
+                                                         and all(isinstance(a, SymbolicTensor) for a in args))):
+                # anything else would run the layer on values from the file instead of recording a call
+                raise ValueError(f"a call of layer '{layer.name}' takes {str(call['args'])[:80]}; expected a "
+                                 "tensor or a list of tensors of the model")
+            _check_call_kwargs(layer, kwargs)
             training = call.get("training")
             out = layer(args, training=training if isinstance(training, bool) else None, **kwargs)
             for k, t in enumerate(out if isinstance(out, list) else [out]):
