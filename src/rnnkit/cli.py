@@ -25,9 +25,11 @@ def _demo(args: argparse.Namespace) -> int:
 def _list_demos() -> int:
     from rnnkit.examples import demos
 
-    print("rnnkit demo            the article's program: a character-level SimpleRNN on one sentence")
-    for name, description in demos().items():
-        print(f"rnnkit demo {name:<10} {description}")
+    found = demos()
+    width = max(map(len, found), default=0)
+    print(f"rnnkit demo {'':<{width}} the article's program: a character-level SimpleRNN on one sentence")
+    for name, description in found.items():
+        print(f"rnnkit demo {name:<{width}} {description}")
     print("Each takes --quick (a seconds-long run) and --help; e.g. rnnkit demo digits --help.")
     return 0
 
