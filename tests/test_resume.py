@@ -244,18 +244,18 @@ def test_corrupt_foreign_or_mismatched_backup_is_a_clear_error_that_changes_noth
         cb_other_steps.restore()
 
     # a backup whose recorded generator state is not one: rewritten with the same tensors
-    from rnnkit.saving import _safetensors_writer, _write_atomically
+    from rnnkit.saving import _safetensors_writer, write_atomically
 
     tensors = load_file(path)
     meta = _read_meta(path)
     training = json.loads(meta["training"])
     training["generators"][":_shuffle_rng"] = {"bit_generator": "os.system", "state": {}}
     meta["training"] = json.dumps(training)
-    _write_atomically(_safetensors_writer(tensors, meta), path)
+    write_atomically(_safetensors_writer(tensors, meta), path)
     _expect_clear_error(tmp_path, fresh, "bit_generator state")
     training["generators"] = {":_shuffle_rng": model._shuffle_rng.bit_generator.state, "nowhere:_rng": {}}
     meta["training"] = json.dumps(training)
-    _write_atomically(_safetensors_writer(tensors, meta), path)
+    write_atomically(_safetensors_writer(tensors, meta), path)
     _expect_clear_error(tmp_path, fresh, "bit_generator state|does not have")
 
 

@@ -671,7 +671,7 @@ class BackupAndRestore(Callback):
         with when resuming mid-epoch), or None for its current state.
         """
         from rnnkit import __version__
-        from rnnkit.saving import _safetensors_writer, _write_atomically, weight_names
+        from rnnkit.saving import _safetensors_writer, weight_names, write_atomically
 
         model = self.model
         holders = _state_holders(model)
@@ -694,7 +694,7 @@ class BackupAndRestore(Callback):
                     "learning_rate": float(optimizer.learning_rate), "generators": generators, "states": states}
         metadata = {"format": _BACKUP_FORMAT, "rnnkit_version": __version__, "training": json.dumps(training)}
         os.makedirs(self.backup_dir, exist_ok=True)
-        _write_atomically(_safetensors_writer(tensors, metadata), self.backup_path)
+        write_atomically(_safetensors_writer(tensors, metadata), self.backup_path)
 
     # -- reading ------------------------------------------------------------------------
     def restore(self) -> tuple[int, int]:

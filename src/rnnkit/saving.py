@@ -311,7 +311,7 @@ def _write_named(write: Callable[[BinaryIO], None], target: Path) -> None:
         raise
 
 
-def _write_atomically(write: Callable[[BinaryIO], None], path: str | os.PathLike) -> None:
+def write_atomically(write: Callable[[BinaryIO], None], path: str | os.PathLike) -> None:
     """Make ``path`` hold what ``write`` writes, all or nothing, durably (see the module docstring)."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
@@ -340,7 +340,7 @@ def save_model(model, path: str | os.PathLike) -> None:
         if model.optimizer.iterations:
             for key, value in model.optimizer.get_state().items():
                 tensors[f"optimizer/{key}"] = value
-    _write_atomically(_safetensors_writer(tensors, metadata), path)
+    write_atomically(_safetensors_writer(tensors, metadata), path)
 
 
 def save_weights(model, path: str | os.PathLike) -> None:
@@ -349,7 +349,7 @@ def save_weights(model, path: str | os.PathLike) -> None:
         raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape or fit it first.")
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "rnnkit_version": __version__,
                 "content": "weights"}
-    _write_atomically(_safetensors_writer(_weight_tensors(model), metadata), path)
+    write_atomically(_safetensors_writer(_weight_tensors(model), metadata), path)
 
 
 def _read_weights(model, path: Path, tensors: dict) -> list[np.ndarray]:

@@ -26,7 +26,6 @@ Batch and time are dynamic axes (``"batch"``, ``"time"``). Weights are stored as
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -337,31 +336,6 @@ def _inputs_of(model: Any, helper, onnx) -> tuple[list, dict]:
     return infos, values
 
 
-def _write_atomically(data: bytes, target: Path) -> None:
-    """Write ``data`` to a temporary file beside ``target``, fsync it and rename it over ``target``
-    (the temporary name has rnnkit's pattern, so ``saving.remove_stale_temporary_files`` clears leftovers)."""
-    temp = target.parent / f".{target.name}.rnnkit-{os.getpid()}-{secrets.token_hex(6)}.tmp"
-    try:
-        with open(temp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    try:                                    # make the rename itself durable where folders can be fsynced
-        fd = os.open(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Path:
     """Write ``model`` (a built ``Sequential`` or functional ``Model``) to the ONNX file ``path``.
 
@@ -423,6 +397,9 @@ def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Pa
     onnx_graph = helper.make_graph(exporter.b.nodes, model.name, inputs, outputs, exporter.b.initializers)
     proto = helper.make_model(onnx_graph, producer_name="rnnkit", opset_imports=[helper.make_opsetid("", int(opset))])
     onnx.checker.check_model(proto, full_check=True)
+    from rnnkit.saving import write_atomically
+
     target = Path(path)
-    _write_atomically(proto.SerializeToString(), target)
+    data = proto.SerializeToString()
+    write_atomically(lambda f: f.write(data), target)      # the model files' crash-safe write
     return target
