@@ -28,24 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.examples.digits import load_split  # the same stratified split of load_digits as the digits demo
+
 ROWS = COLS = 8
 CLASSES = 11                      # the blank (0) and the digits 0-9 as classes 1-10
 MIN_DIGITS, MAX_DIGITS, MAX_GAP = 3, 6, 2
 STEPS = MAX_DIGITS * COLS + (MAX_DIGITS - 1) * MAX_GAP
-
-
-def load_split(test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``x_train (N, 8, 8), x_test, y_train (N,), y_test``: single images in [0, 1], stratified by class."""
-    from rnnkit.examples import require
-
-    require("sklearn", "datasets", "scikit-learn")
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)                        # (1797, 8, 8)
-    y = digits.target.astype(np.int64)                                   # (1797,)
-    return tuple(train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed))
 
 
 def make_strings(images: np.ndarray, digits: np.ndarray, n: int, rng: np.random.Generator
