@@ -16,6 +16,7 @@ from rnnkit import (  # noqa: E402
     ctc,
     datasets,
     diagnostics,
+    distributed,
     generation,
     initializers,
     layers,
@@ -31,6 +32,7 @@ from rnnkit import (  # noqa: E402
 from rnnkit.backend import floatx, set_floatx  # noqa: E402
 from rnnkit.ctc import ctc_decode  # noqa: E402
 from rnnkit.errors import (  # noqa: E402
+    DistributedError,
     ModelFileError,
     ModelFileNotFoundError,
     NonFiniteError,
@@ -56,8 +58,9 @@ __all__ = [
     "__version__", "kernels_info", "Input", "Model", "Sequential", "load_model", "floatx", "set_floatx", "one_hot",
     "CharVocabulary", "sliding_windows", "char_dataset", "generate_text", "generate", "StreamBatches", "ResetStates",
     "ctc_decode",
-    "activations", "bleu", "callbacks", "constraints", "ctc", "datasets", "diagnostics", "generation",
+    "activations", "bleu", "callbacks", "constraints", "ctc", "datasets", "diagnostics", "distributed", "generation",
     "initializers", "layers", "losses", "metrics", "models", "optimizers", "regularizers", "seq2seq", "timeseries",
     "utils",
     "RnnkitError", "ModelFileError", "ModelFileNotFoundError", "NotCompiledError", "NonFiniteError",
+    "DistributedError",
 ]

@@ -24,6 +24,9 @@ import numpy as np
 class Callback:
     """Base class; override the hooks you need. ``self.model`` is set by ``fit``."""
 
+    #: in a distributed ``fit``, run only on rank 0 (callbacks that write files or print)
+    primary_only = False
+
     def __init__(self):
         self.model = None
         self.params: dict[str, Any] = {}
@@ -216,6 +219,8 @@ class ModelCheckpoint(Callback):
     the best value so far (or on ``initial_value_threshold``); a missing ``monitor`` warns and saves.
     ``save_freq`` is ``"epoch"`` or an integer N: save after every N training batches.
     """
+
+    primary_only = True
 
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
@@ -437,6 +442,8 @@ class CSVLogger(Callback):
     every row, so a crash loses at most the epoch in progress.
     """
 
+    primary_only = True
+
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
         super().__init__()
         if not isinstance(filename, (str, os.PathLike)) or not os.fspath(filename):
@@ -654,7 +661,7 @@ class BackupAndRestore(Callback):
             self.backup(epoch + 1, 0, None)
 
     def on_train_end(self, logs=None):
-        if not self.delete_checkpoint:
+        if not self.delete_checkpoint or getattr(self.model, "_distributed_rank", 0) != 0:
             return
         if os.path.exists(self.backup_path):
             os.remove(self.backup_path)
@@ -674,6 +681,8 @@ class BackupAndRestore(Callback):
         from rnnkit.saving import _safetensors_writer, weight_names, write_atomically
 
         model = self.model
+        if getattr(model, "_distributed_rank", 0) != 0:    # every rank restores from the file; rank 0 writes it
+            return
         holders = _state_holders(model)
         generators = {name: g.bit_generator.state for name, g in _generators(holders).items()}
         if shuffle_state is not None:

@@ -32,3 +32,16 @@ class NonFiniteError(RnnkitError, FloatingPointError):
     def __init__(self, message: str, report=None):
         super().__init__(message)
         self.report = report
+
+
+class DistributedError(RnnkitError, RuntimeError):
+    """Another rank of a distributed ``fit`` failed, or the ranks were not called alike.
+
+    Every rank raises it (the failing rank raises its own exception instead), so no rank is left
+    waiting for the others. ``ranks`` lists the ranks that failed; ``messages`` their errors.
+    """
+
+    def __init__(self, message: str, ranks: tuple[int, ...] = (), messages: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.ranks = ranks
+        self.messages = messages

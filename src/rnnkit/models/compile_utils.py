@@ -137,6 +137,39 @@ class Totals:
                 self.sums[k][j] += s
                 self.counts[k][j] += c
 
+    @property
+    def n_metric_values(self) -> int:
+        """Length of ``metric_increments``' vector: a sum and a count per metric."""
+        return 2 * sum(len(objs) for objs in self.metric_objs)
+
+    def metric_increments(self, ys: list, outs: list, masks: list, into: np.ndarray) -> None:
+        """Add one batch's metric sums and counts to ``into`` (flat: sum, count, sum, count, ...).
+
+        They are additive: the sums over several shards of a batch (ranks, micro-batches) are
+        those of the whole batch, which is what data-parallel training reduces.
+        """
+        i = 0
+        for objs, y, out, mask in zip(self.metric_objs, ys, outs, masks):
+            for m in objs:
+                s, c = m.update(y, out, mask)
+                into[i] += s
+                into[i + 1] += c
+                i += 2
+
+    def add_reduced(self, total: float, head_losses: list[float], n: int, increments: np.ndarray) -> None:
+        """Add a batch already reduced over its shards: its loss, per-output losses, sample count, metrics."""
+        self.loss_sum += total * n
+        self.samples += n
+        if self.loss_names:
+            for i, value in enumerate(head_losses):
+                self.head_sums[i] += value * n
+        i = 0
+        for k, objs in enumerate(self.metric_objs):
+            for j in range(len(objs)):
+                self.sums[k][j] += float(increments[i])
+                self.counts[k][j] += float(increments[i + 1])
+                i += 2
+
     def logs(self) -> dict[str, float]:
         count = max(self.samples, 1)
         logs = {"loss": self.loss_sum / count}

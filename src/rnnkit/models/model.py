@@ -406,18 +406,29 @@ class Model(Layer):
                 for k in layer.trainable_weight_names:
                     weights.append(layer.params[k])
                     grads.append(layer.grads[k])
-            norm, clipped, safe = pre_clip_norm(grads, self.optimizer)
-            if not (safe and math.isfinite(total)):
-                guard(xs, ys, total, norm, snapshot, where)
-            if grads:
-                # with terminate_on_nan the update itself is checked too (a huge learning rate can overflow
-                # finite gradients), so a copy of what it changes is kept to undo it
-                before = (self.optimizer.backup(), [w.copy() for w in weights]) if guard.terminate else None
-                self.optimizer.apply(weights, grads)
-                self._apply_constraints()
-                if before is not None:
-                    self._check_update(weights, before, total, norm, guard, where)
+            norm, clipped = self._apply_update(weights, grads, total, guard, snapshot, where, lambda: (xs, ys))
         return total, head_losses, run, norm, clipped
+
+    def _apply_update(self, weights: list[np.ndarray], grads: list[np.ndarray], total: float, guard: NonFiniteGuard,
+                      snapshot: StepSnapshot, where: tuple | None,
+                      batch: Callable[[], tuple[list, list]]) -> tuple[float, bool]:
+        """Check and apply one update from ``grads``; returns ``(gradient norm before clipping, whether clipped)``.
+
+        ``batch()`` gives the step's ``(xs, ys)``, which the guard runs again to name the origin of a
+        non-finite loss or gradient.
+        """
+        norm, clipped, safe = pre_clip_norm(grads, self.optimizer)
+        if not (safe and math.isfinite(total)):
+            guard(*batch(), total, norm, snapshot, where)
+        if grads:
+            # with terminate_on_nan the update itself is checked too (a huge learning rate can overflow
+            # finite gradients), so a copy of what it changes is kept to undo it
+            before = (self.optimizer.backup(), [w.copy() for w in weights]) if guard.terminate else None
+            self.optimizer.apply(weights, grads)
+            self._apply_constraints()
+            if before is not None:
+                self._check_update(weights, before, total, norm, guard, where)
+        return norm, clipped
 
     def _check_update(self, weights: list[np.ndarray], before: tuple, loss: float, norm: float,
                       guard: NonFiniteGuard, where: tuple | None) -> None:
@@ -480,7 +491,8 @@ class Model(Layer):
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: int | str = "auto", callbacks: Sequence[Callback] | None = None,
             validation_split: float = 0.0, validation_data: tuple | None = None,
-            shuffle: bool = True, initial_epoch: int = 0, terminate_on_nan: bool = True) -> History:
+            shuffle: bool = True, initial_epoch: int = 0, terminate_on_nan: bool = True,
+            distributed: Any = False, steps_per_update: int = 1) -> History:
         """Train for ``epochs`` epochs; returns a ``History`` (per-epoch ``loss``, metrics, ``val_*``).
 
         ``x`` and ``y`` are arrays, or lists / dicts of arrays for several inputs or outputs. The
@@ -496,8 +508,25 @@ class Model(Layer):
         failed step's update is not applied, so the weights and the optimizer state are the last
         finite ones. With False, training goes on as in Keras, the origin is reported once as a
         ``RuntimeWarning`` and ``History`` counts ``nonfinite_steps`` per epoch.
+
+        ``distributed`` (rnnkit): ``True`` or a ``rnnkit.distributed.DataParallel`` trains on every
+        process of an MPI job (``mpiexec -n 4 python train.py``) as one: each global batch of
+        ``batch_size`` samples is split between the ranks and one ``Allreduce`` per step sums their
+        gradients, weighted by their sample counts, so the result equals one process training on the
+        same batches. Rank 0 prints progress and runs the callbacks that write files.
+
+        ``steps_per_update`` (rnnkit): accumulate the gradients of that many consecutive batches and
+        update once, with the gradient of their union (weighted by real sample counts): the same update
+        as one batch ``steps_per_update`` times larger, in the memory of one batch. A step of the
+        progress bar and of the callbacks is then one update.
         """
         self._require_compiled("fit")
+        from rnnkit import distributed as distributed_module
+        from rnnkit.models import data_parallel
+
+        options = distributed_module.data_parallel(distributed)
+        steps_per_update = check_positive_int("steps_per_update", steps_per_update)
+        collective = distributed_module.Collective() if options is not None else None
         batch_size = 32 if batch_size is None else check_positive_int("batch_size", batch_size)
         epochs = check_positive_int("epochs", epochs)
         verbose = _check_verbose(verbose)
@@ -515,6 +544,7 @@ class Model(Layer):
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be rnnkit Callback instances, got {type(cb).__name__}.")
         built_before = self.built
+        error, digest = None, b""
         try:   # a fit refused for its data leaves an unbuilt Sequential unbuilt (x alone would build it)
             xs = self._prepare_inputs(x)
             ys = self._prepare_targets(y, len(xs[0]))
@@ -543,13 +573,42 @@ class Model(Layer):
                         f"{part} samples do not split into batches of {batch_size}; choose a batch_size that "
                         f"divides {size}."
                     )
-        except Exception:
+            if stateful and collective is not None:
+                raise ValueError(
+                    f"Stateful layer(s) {stateful} carry each sample's state to the same row of the next batch, "
+                    "which data-parallel training cannot keep (the rows are split between the ranks); train a "
+                    "stateful model on one process, or make it stateless for distributed=True.")
+            if collective is not None:
+                digest = data_parallel.fingerprint(self, {
+                    "batch_size": batch_size, "epochs": epochs, "shuffle": bool(shuffle), "initial_epoch":
+                    int(initial_epoch), "steps_per_update": steps_per_update, "options": repr(options),
+                    "validation": None if val is None else len(val[0][0]),
+                    "terminate_on_nan": bool(terminate_on_nan)}, [*xs, *ys])
+        except Exception as exc:
             if not built_before:
                 self._unbuild()
-            raise
+            if collective is None:
+                raise
+            error = exc
+        if collective is not None:      # every rank raises if one refused its arguments or was given others
+            collective.agree(error, digest)
+            data_parallel.broadcast_training_state(self, collective)
+            if collective.rank != 0:
+                verbose = 0
+                callbacks = [cb for cb in callbacks if not getattr(cb, "primary_only", False)]
+        self._distributed_rank = 0 if collective is None else collective.rank
         self._check_trainable()
         n = len(xs[0])
         steps = math.ceil(n / batch_size)
+        pieces, rate = None, None
+        if collective is not None or steps_per_update > 1:
+            ranks = 1 if collective is None else collective.size
+            micro = batch_size * ranks if options is not None and options.batch_size == "per_rank" else batch_size
+            pieces = data_parallel.PieceUpdates(self, collective, micro, steps_per_update, n, ys,
+                                                compile_utils.Totals(self.heads, ys))
+            steps = pieces.steps
+            rate = data_parallel.learning_rate_schedule(self.optimizer.learning_rate, ranks, options, steps) \
+                if options is not None else None
         history = History()
         all_callbacks = [*callbacks, history]    # last, as in Keras: it records what callbacks add to logs
         params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
@@ -562,6 +621,8 @@ class Model(Layer):
         self._resume_from = None     # (epoch, step): set by BackupAndRestore's on_train_begin from its checkpoint
         for cb in all_callbacks:
             cb.on_train_begin()
+        if collective is not None:
+            data_parallel.separate_dropout_streams(self, collective.rank)
         first_step = 0
         if self._resume_from is not None:
             initial_epoch, first_step = self._resume_from
@@ -576,14 +637,21 @@ class Model(Layer):
             norms = GradientNorms(clipping_on(self.optimizer))
             nonfinite_before = guard.count
             for step in range(first_step if epoch == initial_epoch else 0, steps):
-                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                index = slice(lo, hi) if order is None else order[lo:hi]
-                xb, yb = data.take(xs, index), data.take(ys, index)
+                if pieces is None:
+                    lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+                    index = slice(lo, hi) if order is None else order[lo:hi]
+                    xb, yb = data.take(xs, index), data.take(ys, index)
                 for cb in all_callbacks:
                     cb.on_train_batch_begin(step)
-                total, head_losses, run, norm, clipped = self._train_step(xb, yb, guard,
-                                                                          where=(epoch, epochs, step, steps))
-                totals.add(total, head_losses, yb, self._outputs(run), self._loss_masks(run))
+                if pieces is None:
+                    total, head_losses, run, norm, clipped = self._train_step(xb, yb, guard,
+                                                                              where=(epoch, epochs, step, steps))
+                    totals.add(total, head_losses, yb, self._outputs(run), self._loss_masks(run))
+                else:
+                    if rate is not None:
+                        self.optimizer.learning_rate = rate(epoch, step)
+                    total, head_losses, norm, clipped = pieces.update(xs, ys, order, step, totals, guard,
+                                                                      where=(epoch, epochs, step, steps))
                 norms.add(norm, clipped)
                 history.grad_norms.append(norm)
                 logs = {**totals.logs(), **norms.logs()}
@@ -596,7 +664,8 @@ class Model(Layer):
             if not terminate_on_nan:
                 epoch_logs["nonfinite_steps"] = guard.count - nonfinite_before
             if val is not None:
-                val_logs = self._evaluate_arrays(val[0], val[1], batch_size)
+                val_logs = self._evaluate_arrays(val[0], val[1], batch_size) if collective is None else \
+                    pieces.evaluate(val[0], val[1], compile_utils.Totals(self.heads, val[1]))
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             bar.close(epoch_logs)
             for cb in all_callbacks:
