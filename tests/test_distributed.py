@@ -285,3 +285,30 @@ def test_sharding_is_contiguous_and_covers_the_batch():
 
 def test_distributed_error_is_an_rnnkit_error():
     assert issubclass(DistributedError, rnnkit.RnnkitError) and issubclass(DistributedError, RuntimeError)
+
+
+# -- the example script and the launch environment ------------------------------------------------
+def test_example_script_gives_the_same_result_on_one_and_two_ranks(tmp_path):
+    script = Path(__file__).parents[1] / "examples" / "train_distributed.py"
+    env = dict(os.environ, PYTHONPATH=str(Path(rnnkit.__file__).parents[1]))
+    finals = []
+    for ranks, command in ((1, [sys.executable]), (2, [_mpiexec(), "-n", "2", sys.executable])):
+        done = subprocess.run([*command, str(script), "--float64", "--epochs", "2"], capture_output=True, text=True,
+                              timeout=TIMEOUT, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        last = done.stdout.strip().splitlines()[-1]
+        assert done.stdout.count("Epoch 1/2") == 1                   # rank 0 alone prints
+        finals.append(last.split("final training loss ")[1])
+        assert last.startswith(f"{ranks} rank(s):")
+    assert finals[0] == finals[1]
+
+
+def test_ranks_on_one_machine_share_its_cores_by_default():
+    code = "import rnnkit, os; print(rnnkit.kernels_info()['threads'], len(os.sched_getaffinity(0)))"
+    env = {k: v for k, v in os.environ.items() if k not in ("RNNKIT_NUM_THREADS", "MPI_LOCALNRANKS")}
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    shared = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env=dict(env, MPI_LOCALNRANKS="2"))
+    threads, cpus = map(int, alone.stdout.split())
+    assert threads == cpus
+    assert int(shared.stdout.split()[0]) == max(1, cpus // 2)

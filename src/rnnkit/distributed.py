@@ -161,16 +161,11 @@ class Collective:
         self.comm = _comm
         self.rank = _comm.Get_rank()
         self.size = _comm.Get_size()
-        self.seconds = 0.0       # time spent in allreduce, for the scaling figures
 
     def allreduce(self, buffer: np.ndarray) -> None:
         """Sum ``buffer`` over the ranks, in place."""
         if self.size > 1:
-            from time import perf_counter
-
-            start = perf_counter()
             self.comm.Allreduce(_mpi().IN_PLACE, buffer)
-            self.seconds += perf_counter() - start
 
     def broadcast(self, array: np.ndarray) -> None:
         """Overwrite ``array`` (contiguous) with rank 0's, in place."""

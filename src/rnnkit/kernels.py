@@ -5,7 +5,7 @@ the compiled core is installed and covers a layer's configuration, the layer han
 (forward and BPTT) to it instead, and keeps the large matmuls outside the loop (the input
 projection of all steps, the weight gradients) in NumPy. ``RNNKIT_KERNELS=numpy`` in the
 environment forces the reference; ``RNNKIT_NUM_THREADS`` sets the kernels' threads (default: the
-CPUs this process may run on).
+CPUs this process may run on, shared out between the ranks of an MPI job on the same machine).
 """
 
 from __future__ import annotations
@@ -39,9 +39,15 @@ def _default_threads() -> int:
         except ValueError:
             raise ValueError(f"RNNKIT_NUM_THREADS must be a positive integer, got {env!r}.") from None
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = max(1, os.cpu_count() or 1)
+    # ranks of an MPI job on one machine share its cores (MPICH/Hydra and Open MPI say how many ranks are here)
+    for variable in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE"):
+        local = os.environ.get(variable, "")
+        if local.isdigit() and int(local) > 1:
+            return max(1, cpus // int(local))
+    return cpus
 
 
 if _kernels is not None:
