@@ -134,7 +134,25 @@ def learning_rate(out: str) -> None:
     report(out, json.dumps(rates))
 
 
-SCENARIOS = {"train": train, "raise_in_step": raise_in_step, "raise_in_callback": raise_in_callback,
+def resume(out: str) -> None:
+    """BackupAndRestore on several ranks: rank 0 writes the backup, every rank resumes from it. Run once with
+    ``RNNKIT_TEST_CRASH=1`` (every rank dies at the end of epoch 2, after the backup), then again."""
+    model, x, y, kwargs = distributed_cases.build("lstm_uneven")
+    kwargs.update(epochs=4, validation_split=0.0)
+
+    class Crash(rnnkit.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1 and os.environ.get("RNNKIT_TEST_CRASH"):
+                os._exit(3)                      # as a killed job: no clean-up, no MPI finalize
+
+    backup = rnnkit.callbacks.BackupAndRestore(os.path.join(out, "backup"))
+    model.fit(x, y, verbose=0, distributed=True, callbacks=[backup, Crash()], **kwargs)
+    if distributed.is_primary():
+        np.savez(os.path.join(out, "result.npz"), *model.get_weights())
+    report(out, "finished")
+
+
+SCENARIOS = {"resume": resume, "train": train, "raise_in_step": raise_in_step, "raise_in_callback": raise_in_callback,
              "stateful": stateful, "different_arguments": different_arguments, "one_rank_refuses": one_rank_refuses,
              "checkpoints": checkpoints, "learning_rate": learning_rate}
 

@@ -312,3 +312,19 @@ def test_ranks_on_one_machine_share_its_cores_by_default():
     threads, cpus = map(int, alone.stdout.split())
     assert threads == cpus
     assert int(shared.stdout.split()[0]) == max(1, cpus // 2)
+
+
+def test_backup_and_restore_resumes_every_rank(tmp_path, float64, monkeypatch):
+    """A job killed after epoch 2 of 4 and started again ends where an uninterrupted single process does."""
+    monkeypatch.setenv("RNNKIT_TEST_CRASH", "1")
+    crashed = _job(2, "resume", tmp_path, check=False)
+    assert crashed.returncode != 0 and (tmp_path / "backup" / "latest.safetensors").exists()
+    assert not (tmp_path / "result.npz").exists()
+    monkeypatch.delenv("RNNKIT_TEST_CRASH")
+    _job(2, "resume", tmp_path)
+    assert not (tmp_path / "backup").exists()                      # deleted by rank 0 at the end
+    model, x, y, kwargs = distributed_cases.build("lstm_uneven")
+    kwargs.update(epochs=4, validation_split=0.0)
+    model.fit(x, y, verbose=0, **kwargs)
+    saved = np.load(tmp_path / "result.npz")
+    assert _max_difference([saved[f"arr_{i}"] for i in range(len(saved.files))], model.get_weights()) < 1e-12
