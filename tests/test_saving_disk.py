@@ -146,11 +146,11 @@ def test_save_killed_midway_leaves_old_file_and_no_temporary_after_next_save(tmp
     """SIGKILL in the middle of writing a 5 MB model: the old file is intact; with O_TMPFILE no other file
     ever appears, with the named fallback the orphan is removed by the next save in the folder (from a new
     process, as after a crash), and files that are not rnnkit's temporaries are left alone."""
-    target = tmp_path / "model.keras"
+    target = tmp_path / "model.safetensors"
     small_model().save(target)
     good = target.read_bytes()
-    bystanders = {"notes.tmp": b"mine", ".model.keras.tmp": b"not rnnkit's", "model.keras.rnnkit-1-abcdefabcdef.tmp":
-                  b"no leading dot"}
+    bystanders = {"notes.tmp": b"mine", ".model.safetensors.tmp": b"not rnnkit's",
+                  "model.safetensors.rnnkit-1-abcdefabcdef.tmp": b"no leading dot"}
     for name, content in bystanders.items():
         (tmp_path / name).write_bytes(content)
 
@@ -171,10 +171,10 @@ def test_save_killed_midway_leaves_old_file_and_no_temporary_after_next_save(tmp
         assert TEMP_NAME.match(orphans[0])["pid"] == str(child.pid)
 
     # the next save to the same folder, by a process started after the crash (as a restarted job is)
-    done = subprocess.run([sys.executable, "-c", NEXT_SAVE, str(tmp_path / "other.keras")], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", NEXT_SAVE, str(tmp_path / "other.safetensors")], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.keras", "other.keras", *bystanders])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.safetensors", "other.safetensors", *bystanders])
     for name, content in bystanders.items():
         assert (tmp_path / name).read_bytes() == content
     x = inputs()
@@ -193,38 +193,38 @@ def test_cleanup_removes_only_stale_rnnkit_temporaries_of_dead_processes(tmp_pat
     with the pattern's name all stay."""
     dead, live = _dead_pid(), os.getppid()
     old = saving._PROCESS_START - 3600
-    stale = f".model.keras.rnnkit-{dead}-0123456789ab.tmp"
-    keep_files = [f".model.keras.rnnkit-{live}-0123456789ab.tmp",           # its writer still runs
-                  f".model.keras.rnnkit-{os.getpid()}-0123456789ab.tmp",    # this process's own
-                  f".model.keras.rnnkit-{dead}-0123456789AB.tmp",           # not our hex digits
-                  f".model.keras.rnnkit-{dead}-0123456789ab.tmp.bak",
-                  f"model.keras.rnnkit-{dead}-0123456789ab.tmp",
-                  f".model.keras.rnnkit-{dead}-0123456789.tmp",
-                  ".model.keras.abc123.tmp", "weights.tmp"]
-    fresh = f".fresh.keras.rnnkit-{dead}-ba9876543210.tmp"                    # written after this process started
+    stale = f".model.safetensors.rnnkit-{dead}-0123456789ab.tmp"
+    keep_files = [f".model.safetensors.rnnkit-{live}-0123456789ab.tmp",           # its writer still runs
+                  f".model.safetensors.rnnkit-{os.getpid()}-0123456789ab.tmp",    # this process's own
+                  f".model.safetensors.rnnkit-{dead}-0123456789AB.tmp",           # not our hex digits
+                  f".model.safetensors.rnnkit-{dead}-0123456789ab.tmp.bak",
+                  f"model.safetensors.rnnkit-{dead}-0123456789ab.tmp",
+                  f".model.safetensors.rnnkit-{dead}-0123456789.tmp",
+                  ".model.safetensors.abc123.tmp", "weights.tmp"]
+    fresh = f".fresh.safetensors.rnnkit-{dead}-ba9876543210.tmp"                    # written after this process started
     for name in [stale, *keep_files, fresh]:
         (tmp_path / name).write_bytes(b"x")
     for name in [stale, *keep_files]:
         os.utime(tmp_path / name, (old, old))
-    folder_like = tmp_path / f".dir.keras.rnnkit-{dead}-aaaaaaaaaaaa.tmp"
+    folder_like = tmp_path / f".dir.safetensors.rnnkit-{dead}-aaaaaaaaaaaa.tmp"
     folder_like.mkdir()
     (folder_like / "inside").write_bytes(b"x")
-    link_like = tmp_path / f".link.keras.rnnkit-{dead}-bbbbbbbbbbbb.tmp"
+    link_like = tmp_path / f".link.safetensors.rnnkit-{dead}-bbbbbbbbbbbb.tmp"
     link_like.symlink_to(tmp_path / "weights.tmp")
     for p in (folder_like, link_like):
         os.utime(p, (old, old), follow_symlinks=False)
 
-    small_model().save(tmp_path / "model.keras")
+    small_model().save(tmp_path / "model.safetensors")
     names = {p.name for p in tmp_path.iterdir()}
     assert stale not in names
-    assert names == {"model.keras", fresh, folder_like.name, link_like.name, *keep_files}
+    assert names == {"model.safetensors", fresh, folder_like.name, link_like.name, *keep_files}
     assert (folder_like / "inside").read_bytes() == b"x"
     assert saving.remove_stale_temporary_files(tmp_path) == []
 
 
 def test_failed_save_leaves_no_temporary(tmp_path, write_mode, monkeypatch):
     """A write that fails (disk full) in either mode leaves the old file and nothing else."""
-    target = tmp_path / "model.keras"
+    target = tmp_path / "model.safetensors"
     small_model().save(target)
     good = target.read_bytes()
 
@@ -234,7 +234,7 @@ def test_failed_save_leaves_no_temporary(tmp_path, write_mode, monkeypatch):
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="No space left"):
         small_model(seed=1).save(target)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
     assert target.read_bytes() == good
 
 
@@ -249,14 +249,14 @@ def test_saved_files_get_the_permissions_open_gives(tmp_path, write_mode, umask)
         with open(tmp_path / "by_open", "wb"):
             pass
         model = small_model()
-        model.save(tmp_path / "model.keras")
-        model.save(tmp_path / "model.keras")              # replacing an existing file
+        model.save(tmp_path / "model.safetensors")
+        model.save(tmp_path / "model.safetensors")              # replacing an existing file
         model.save_weights(tmp_path / "w.weights.safetensors")
     finally:
         os.umask(previous)
     expected = stat.S_IMODE((tmp_path / "by_open").stat().st_mode)
     assert expected == 0o666 & ~umask
-    for name in ("model.keras", "w.weights.safetensors"):
+    for name in ("model.safetensors", "w.weights.safetensors"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
 
 
@@ -264,7 +264,7 @@ def test_saved_files_get_the_permissions_open_gives(tmp_path, write_mode, umask)
 
 def test_folder_is_fsynced_after_the_rename(tmp_path, write_mode, monkeypatch):
     """The data is fsynced before the rename and the folder after it, so the new name survives a power cut."""
-    target = tmp_path / "model.keras"
+    target = tmp_path / "model.safetensors"
     small_model().save(target)
     old_bytes = target.read_bytes()
     model = small_model(seed=5)
@@ -297,10 +297,10 @@ def test_folder_fsync_refused_by_the_platform_is_ignored(tmp_path, write_mode, m
 
     monkeypatch.setattr(os, "fsync", fsync)
     model = small_model()
-    model.save(tmp_path / "model.keras")
+    model.save(tmp_path / "model.safetensors")
     assert len(refused) == 1
     x = inputs()
-    assert np.array_equal(rnnkit.load_model(tmp_path / "model.keras").predict(x, verbose=0),
+    assert np.array_equal(rnnkit.load_model(tmp_path / "model.safetensors").predict(x, verbose=0),
                           model.predict(x, verbose=0))
 
 
@@ -312,9 +312,9 @@ def test_saving_twice_gives_identical_bytes(tmp_path):
     model = small_model(compiled=True)
     x = inputs()
     model.fit(x, np.zeros((7, 2)), epochs=2, batch_size=4, verbose=0)
-    model.save(tmp_path / "a.keras")
-    model.save(tmp_path / "b.keras")
-    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
+    model.save(tmp_path / "a.safetensors")
+    model.save(tmp_path / "b.safetensors")
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
     model.save_weights(tmp_path / "a.weights.safetensors")
     model.save_weights(tmp_path / "b.weights.safetensors")
     assert (tmp_path / "a.weights.safetensors").read_bytes() == (tmp_path / "b.weights.safetensors").read_bytes()
@@ -322,14 +322,14 @@ def test_saving_twice_gives_identical_bytes(tmp_path):
     inp = rnnkit.Input(shape=(None,), dtype="int64")
     h = Embedding(20, 4, mask_zero=True)(inp)
     functional = rnnkit.Model(inp, Dense(3)(LSTM(5)(h)))
-    functional.save(tmp_path / "f1.keras")
-    functional.save(tmp_path / "f2.keras")
-    assert (tmp_path / "f1.keras").read_bytes() == (tmp_path / "f2.keras").read_bytes()
+    functional.save(tmp_path / "f1.safetensors")
+    functional.save(tmp_path / "f2.safetensors")
+    assert (tmp_path / "f1.safetensors").read_bytes() == (tmp_path / "f2.safetensors").read_bytes()
 
     # and changing one weight by one ulp changes the file: the comparison can fail
     model.layers[-1].params["bias"][0] = np.nextafter(model.layers[-1].params["bias"][0], np.inf)
-    model.save(tmp_path / "c.keras")
-    assert (tmp_path / "c.keras").read_bytes() != (tmp_path / "a.keras").read_bytes()
+    model.save(tmp_path / "c.safetensors")
+    assert (tmp_path / "c.safetensors").read_bytes() != (tmp_path / "a.safetensors").read_bytes()
 
 
 SAVE_IN_CHILD = r"""
@@ -350,10 +350,10 @@ def test_identical_bytes_across_processes_with_different_hash_seeds(tmp_path):
     same model to the same bytes."""
     for i, seed in enumerate(("1", "2")):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        done = subprocess.run([sys.executable, "-c", SAVE_IN_CHILD, str(tmp_path / f"{i}.keras")], env=env,
+        done = subprocess.run([sys.executable, "-c", SAVE_IN_CHILD, str(tmp_path / f"{i}.safetensors")], env=env,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
-    assert (tmp_path / "0.keras").read_bytes() == (tmp_path / "1.keras").read_bytes()
+    assert (tmp_path / "0.safetensors").read_bytes() == (tmp_path / "1.safetensors").read_bytes()
 
 
 def test_file_is_plain_safetensors_with_sorted_metadata_and_aligned_tensors(tmp_path):
@@ -361,7 +361,7 @@ def test_file_is_plain_safetensors_with_sorted_metadata_and_aligned_tensors(tmp_
     as its own writer gives, 8-byte padded header, contiguous data, each tensor aligned to its item size."""
     model = small_model(compiled=True)
     model.train_on_batch(inputs(2), np.ones((2, 2)))
-    path = tmp_path / "m.keras"
+    path = tmp_path / "m.safetensors"
     model.save(path)
     blob = path.read_bytes()
     (n,) = struct.unpack("<Q", blob[:8])
@@ -418,7 +418,7 @@ def test_load_model_does_not_run_initializers_and_predicts_identically(tmp_path,
     model = small_model(compiled=True)
     x, y = inputs(), np.random.default_rng(2).normal(size=(7, 2))
     model.train_on_batch(x, y)
-    path = tmp_path / "model.keras"
+    path = tmp_path / "model.safetensors"
     model.save(path)
 
     with monkeypatch.context() as m:
@@ -436,7 +436,7 @@ def test_load_model_does_not_run_initializers_and_predicts_identically(tmp_path,
 def test_load_model_still_respects_the_allocation_budget_and_placeholders_end_with_it(tmp_path):
     """Placeholders still count against the budget: an architecture grown in the metadata is refused while
     the model is being built, quickly, and layers built afterwards get real initial weights again."""
-    path = tmp_path / "model.keras"
+    path = tmp_path / "model.safetensors"
     rnnkit.Sequential([Dense(3, input_shape=(2,))], seed=0).save(path)
     blob = path.read_bytes()
     (n,) = struct.unpack("<Q", blob[:8])

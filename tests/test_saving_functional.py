@@ -74,7 +74,7 @@ def test_functional_model_round_trip_is_exact_and_keeps_training_identically(tmp
     x, y = rich_data()
     for i in range(2):
         model.train_on_batch(*rich_data(i))
-    path = tmp_path / "rich.keras"
+    path = tmp_path / "rich.safetensors"
     model.save(path)
     loaded = rnnkit.load_model(path)
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
@@ -102,7 +102,7 @@ def test_metric_and_loss_objects_survive_saving_a_sequential(tmp_path):
     model = rnnkit.Sequential([Input((T, D)), LSTM(4, seed=0), Dense(1, activation="sigmoid", seed=1)])
     model.compile("adam", loss=rnnkit.losses.BinaryCrossentropy(label_smoothing=0.2),
                   metrics=[BinaryAccuracy(threshold=0.7, name="strict")])
-    path = tmp_path / "seq.keras"
+    path = tmp_path / "seq.safetensors"
     model.save(path)
     loaded = rnnkit.load_model(path)
     assert loaded.compiled
@@ -117,7 +117,7 @@ def test_sequential_holding_a_functional_model_round_trips(tmp_path):
     inner_in = Input((T, D))
     inner = Model(inner_in, GRU(4, seed=0)(inner_in), name="encoder")
     model = rnnkit.Sequential([Input((T, D)), inner, Dense(2, seed=1)])
-    path = tmp_path / "nested.keras"
+    path = tmp_path / "nested.safetensors"
     model.save(path)
     loaded = rnnkit.load_model(path)
     x = np.random.default_rng(1).normal(size=(B, T, D))
@@ -129,7 +129,7 @@ def test_a_call_with_training_true_stays_so(tmp_path):
     """Monte Carlo dropout: Dropout(...)(x, training=True) drops in predict too, after loading as before."""
     inp = Input((8,))
     model = Model(inp, Dropout(0.5, seed=0)(Dense(8, seed=1)(inp), training=True))
-    path = tmp_path / "mc.keras"
+    path = tmp_path / "mc.safetensors"
     model.save(path)
     loaded = rnnkit.load_model(path)
     assert [n.training for n in loaded.graph.nodes] == [None, True]
@@ -164,7 +164,7 @@ def test_save_weights_and_load_weights(tmp_path):
     (lambda c: c["layers"][3]["inbound_nodes"][0].update(args={"evil": 1}), "invalid value"),
 ])
 def test_altered_graph_description_is_a_model_file_error(tmp_path, edit, reason):
-    path = tmp_path / "rich.keras"
+    path = tmp_path / "rich.safetensors"
     compiled_rich_model().save(path)
     edit_model_config(path, edit)
     with pytest.raises(rnnkit.ModelFileError, match=reason):
@@ -176,5 +176,5 @@ def test_graph_with_an_input_from_outside_cannot_be_saved(tmp_path):
     h = LSTM(3)(inp)
     model = Model(h, Dense(1)(h))                     # an intermediate tensor as the input
     with pytest.raises(ValueError, match="comes from outside the model"):
-        model.save(tmp_path / "x.keras")
+        model.save(tmp_path / "x.safetensors")
     assert not list(tmp_path.iterdir())

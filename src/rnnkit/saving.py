@@ -328,7 +328,15 @@ def _weight_tensors(model) -> dict[str, np.ndarray]:
 
 
 def save_model(model, path: str | os.PathLike) -> None:
-    """Write ``model`` to ``path`` atomically (see the module docstring for the layout)."""
+    """Write ``model`` to ``path`` atomically (see the module docstring for the layout).
+
+    A path ending in ``.keras`` gets a Keras 3 ``.keras`` file instead (``rnnkit.keras_files``).
+    """
+    if os.fspath(path).endswith(".keras"):
+        from rnnkit.keras_files import save_keras_model
+
+        save_keras_model(model, path)
+        return
     if not model.built:
         raise ValueError(f"Model '{model.name}' is not built yet; give it an input shape or fit it before saving.")
     tensors = _weight_tensors(model)
@@ -510,11 +518,32 @@ def _read_checked(path: Path) -> tuple[dict, bytes]:
     return header, blob
 
 
+#: first bytes of the Keras files ``load_model`` also reads: a zip (``.keras``) and HDF5 (legacy ``.h5``)
+_KERAS_MAGICS = (b"PK\x03\x04", b"\x89HDF\r\n\x1a\n")
+
+
+def _is_keras_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False            # _read_checked reports what is wrong with the path
+    return any(head.startswith(magic) for magic in _KERAS_MAGICS)
+
+
 def load_model(path: str | os.PathLike, compile: bool = True):
-    """Load a model written by ``model.save``; predictions are identical to the saved model's."""
+    """Load a model written by ``model.save``; predictions are identical to the saved model's.
+
+    Keras 3 ``.keras`` and Keras 2 / legacy ``.h5`` files are recognised by their first bytes and
+    read by ``rnnkit.keras_files``; anything else is read as rnnkit's safetensors file.
+    """
     from rnnkit.models.serialization import model_from_config
 
     path = Path(path)
+    if path.is_file() and _is_keras_file(path):
+        from rnnkit.keras_files import load_keras_model
+
+        return load_keras_model(path, compile=compile)
     header, blob = _read_checked(path)
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
