@@ -226,4 +226,3 @@ def _set_weights(model, config: dict, h5: Any, found: hdf5_checks.Catalog, layou
             layer.set_weights(values)
         except (ValueError, TypeError) as exc:
             raise fail(f"the weights of layer {layer.name!r} do not fit it ({exc}).") from None
-
