@@ -2,6 +2,8 @@
 
 Every model gets random weights *and biases* (the initializers' zero biases would hide a wrong bias
 layout), is written once and run at several batch sizes and sequence lengths from that one file.
+float32 models match within 1e-5; float64 models (written in float64, their recurrences as a ``Scan``)
+within 1e-10, and their LSTM against PyTorch's too. An Embedding's input keeps the ``Input``'s integer type.
 """
 
 from __future__ import annotations
@@ -248,3 +250,127 @@ def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'rnnkit\[onnx\]'"):
         to_onnx(model, tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
+
+
+# -- input dtypes ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["int32", "int64", "int16", "uint8"])
+@pytest.mark.parametrize("mask_zero", [False, True])
+def test_embedding_input_keeps_the_integer_dtype_of_the_rnnkit_input(tmp_path, dtype, mask_zero):
+    model = Sequential([Input((None,), dtype=dtype), Embedding(V, D, mask_zero=mask_zero), LSTM(3)])
+    _randomize(model)
+    sess = _session(model, tmp_path)
+    assert sess.get_inputs()[0].type == f"tensor({dtype})"
+    rng = np.random.default_rng(9)
+    _check(model, sess, [[_ids(rng, 2, 5, lengths=[5, 2]).astype(dtype)], [_ids(rng, 3, 1).astype(dtype)]])
+
+
+def test_a_float_input_feeding_an_embedding_is_declared_int64(tmp_path):
+    model = Sequential([Input((None,)), Embedding(V, D), GRU(2)])
+    _randomize(model)
+    sess = _session(model, tmp_path)
+    assert model.inputs[0].dtype.kind == "f" and sess.get_inputs()[0].type == "tensor(int64)"
+    _check(model, sess, [[_ids(np.random.default_rng(10), 2, 4)]])
+
+
+def test_functional_model_with_an_int32_and_a_float_input(tmp_path):
+    ids, feats = Input((None,), dtype="int32", name="ids"), Input((None, D), name="feats")
+    h = Concatenate()([Embedding(V, D)(ids), feats])
+    model = Model([ids, feats], SimpleRNN(3)(h))
+    _randomize(model)
+    sess = _session(model, tmp_path)
+    assert [i.type for i in sess.get_inputs()] == ["tensor(int32)", "tensor(float)"]
+    rng = np.random.default_rng(11)
+    _check(model, sess, [[_ids(rng, 2, 4).astype(np.int32), rng.normal(size=(2, 4, D)).astype(np.float32)]])
+
+
+# -- float64 models: float64 weights and computation, the recurrence written out as a Scan ---------------
+def _double_session(model, tmp_path, opset=None):
+    path = to_onnx(model, tmp_path / "model.onnx", opset=opset)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    floats = [t for t in proto.graph.initializer if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)]
+    assert floats and all(t.data_type == onnx.TensorProto.DOUBLE for t in floats)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert all(o.type == "tensor(double)" for o in sess.get_outputs())
+    return sess
+
+
+@pytest.mark.parametrize("kind", [k for k, _ in RECURRENT])
+@pytest.mark.parametrize("options", [dict(), dict(return_sequences=True), dict(go_backwards=True),
+                                     dict(return_sequences=True, go_backwards=True, return_state=True)])
+def test_float64_recurrent_matches_rnnkit_to_1e_10(tmp_path, float64, kind, options):
+    make = dict(RECURRENT)[kind]
+    x = Input((None, D))
+    outs = make(**options)(x)
+    outs = outs if isinstance(outs, list) else [outs]
+    model = Model(x, [Dense(2, activation="tanh")(outs[0]), *outs[1:]])
+    _randomize(model)
+    assert model.dtype == np.float64
+    sess = _double_session(model, tmp_path)
+    assert sess.get_inputs()[0].type == "tensor(double)"
+    rng = np.random.default_rng(12)
+    _check(model, sess, [[rng.normal(size=(b, t, D))] for b, t in SHAPES], atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"])
+@pytest.mark.parametrize("options", [dict(), dict(return_sequences=True), dict(go_backwards=True),
+                                     dict(return_sequences=True, go_backwards=True),
+                                     dict(return_sequences=True, zero_output_for_mask=True)])
+def test_float64_masked_recurrent_matches_rnnkit_to_1e_10(tmp_path, float64, kind, options):
+    make = dict(RECURRENT)[kind]
+    model = Sequential([Input((None,), dtype="int32"), Embedding(V, D, mask_zero=True), make(**options),
+                        TimeDistributed(Dense(2)) if options.get("return_sequences") else Dense(2)])
+    _randomize(model)
+    sess = _double_session(model, tmp_path)
+    rng = np.random.default_rng(13)
+    _check(model, sess, [[_ids(rng, 1, 1).astype(np.int32)], [_ids(rng, 3, 6, lengths=[6, 2, 4]).astype(np.int32)],
+                         [_ids(rng, 4, 9, lengths=[1, 9, 3, 5]).astype(np.int32)]], atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"])
+@pytest.mark.parametrize("merge_mode", ["concat", "ave"])
+def test_float64_bidirectional_stack_matches_rnnkit_to_1e_10(tmp_path, float64, kind, merge_mode):
+    make = dict(RECURRENT)[kind]
+    ids = Input((None,), dtype="int64")
+    h = Bidirectional(make(return_sequences=True), merge_mode=merge_mode)(Embedding(V, D, mask_zero=True)(ids))
+    y = Bidirectional(make(return_state=True))(Dense(4, activation="relu")(h))
+    model = Model(ids, y)
+    _randomize(model)
+    sess = _double_session(model, tmp_path)
+    rng = np.random.default_rng(14)
+    _check(model, sess, [[_ids(rng, 2, 4, lengths=[4, 1])], [_ids(rng, 3, 8, lengths=[8, 3, 5])]], atol=1e-10)
+
+
+@pytest.mark.parametrize("opset", [14, 18])
+def test_float64_lstm_at_other_opsets(tmp_path, float64, opset):
+    """Split's output count is an attribute from opset 18 on: both forms are written and run."""
+    model = Sequential([Input((None, D)), LSTM(4, return_sequences=True), GRU(3)])
+    _randomize(model)
+    sess = _double_session(model, tmp_path, opset=opset)
+    rng = np.random.default_rng(15)
+    _check(model, sess, [[rng.normal(size=(b, t, D))] for b, t in SHAPES], atol=1e-10)
+
+
+def test_float64_lstm_matches_pytorch_to_1e_10(tmp_path, float64):
+    """The float64 Scan against PyTorch's LSTM with the same weights, independently of rnnkit's loops."""
+    torch = pytest.importorskip("torch")
+    model = Sequential([Input((None, D)), LSTM(4, return_sequences=True)])
+    _randomize(model)
+    W, U, b = model.get_weights()
+    ref = torch.nn.LSTM(D, 4, batch_first=True).double()
+    with torch.no_grad():
+        ref.weight_ih_l0.copy_(torch.tensor(W.T))
+        ref.weight_hh_l0.copy_(torch.tensor(U.T))
+        ref.bias_ih_l0.copy_(torch.tensor(b))
+        ref.bias_hh_l0.zero_()
+    sess = _double_session(model, tmp_path)
+    x = np.random.default_rng(16).normal(size=(3, 6, D))
+    expected = ref(torch.tensor(x))[0].detach().numpy()
+    np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], expected, atol=1e-10, rtol=0)
+
+
+def test_float32_models_keep_the_float32_operators(tmp_path):
+    model = Sequential([Input((None, D)), GRU(3)])
+    path = to_onnx(model, tmp_path / "m.onnx")
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "GRU" in ops and "Scan" not in ops

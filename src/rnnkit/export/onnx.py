@@ -20,7 +20,15 @@ The model's graph is walked call by call and each layer becomes a few ONNX opera
   padding zeros come at the *end* of each sequence (post-padding, ``pad_sequences(padding="post")``);
   the exported model assumes so.
 
-Batch and time are dynamic axes (``"batch"``, ``"time"``). Weights are stored as float32.
+Batch and time are dynamic axes (``"batch"``, ``"time"``). An input an ``Embedding`` reads keeps its
+``Input``'s integer type (int32 indices are fed as int32; other integer types are cast to int64 in the
+graph; a float ``Input`` read as indices is declared int64).
+
+Weights and computation are float32, except for a float64 model, which is written in float64 throughout.
+onnxruntime runs ``RNN`` / ``LSTM`` / ``GRU`` in float32 only ("does not support double"), so a float64
+model's recurrent layers are written out as a ``Scan`` over time whose body is one step of Keras'
+equations (MatMul, Add, Mul, Sigmoid, Tanh, Relu, all defined for double), with a padded step keeping
+the state, as ``sequence_lens`` does; the rest of the graph is the same as for float32.
 """
 
 from __future__ import annotations
@@ -71,18 +79,25 @@ class _Unsupported(Exception):
 class _Builder:
     """Collects nodes and weights; names every ONNX value uniquely."""
 
-    def __init__(self, helper, numpy_helper):
+    def __init__(self, helper, numpy_helper, float_dtype: Any = np.float32, counter: list | None = None):
         self.helper, self.numpy_helper = helper, numpy_helper
+        self.float_dtype = np.dtype(float_dtype)       # the weights' and the computation's type
         self.nodes: list = []
         self.initializers: list = []
-        self._count = 0
+        self._counter = [0] if counter is None else counter   # shared with subgraphs: names unique in the model
+
+    def sub(self) -> _Builder:
+        """A builder for a subgraph (a ``Scan`` body): its own nodes, the same names and float type."""
+        return _Builder(self.helper, self.numpy_helper, self.float_dtype, self._counter)
 
     def name(self, hint: str) -> str:
-        self._count += 1
-        return f"{hint}_{self._count}"
+        self._counter[0] += 1
+        return f"{hint}_{self._counter[0]}"
 
-    def const(self, value: Any, hint: str, dtype: Any = np.float32) -> str:
+    def const(self, value: Any, hint: str, dtype: Any = None) -> str:
+        """An initializer holding ``value``, of the model's float type unless ``dtype`` says otherwise."""
         name = self.name(hint)
+        dtype = self.float_dtype if dtype is None else dtype
         self.initializers.append(self.numpy_helper.from_array(np.array(value, dtype=dtype, order="C"), name))
         return name
 
@@ -133,9 +148,11 @@ def _recurrent_problems(layer: Recurrent) -> list[str]:
 class _Exporter:
     """Writes the model's calls one by one, keeping for every symbolic tensor its ONNX value and its mask."""
 
-    def __init__(self, model: Any, helper, numpy_helper):
+    def __init__(self, model: Any, helper, numpy_helper, opset: int = DEFAULT_OPSET):
         self.model = model
-        self.b = _Builder(helper, numpy_helper)
+        self.opset = opset
+        # float64 models are written in float64 (weights and computation); every other float type in float32
+        self.b = _Builder(helper, numpy_helper, np.float64 if model.dtype == np.float64 else np.float32)
         self.values: dict[int, str] = {}       # symbolic tensor id -> ONNX value name
         self.lens: dict[int, str | None] = {}  # symbolic tensor id -> sequence_lens (B,) int32 or None
 
@@ -168,6 +185,130 @@ class _Exporter:
         index = b.op("Expand", [b.op("Unsqueeze", [index, b.const([2], "axis", np.int64)], hint), shape], hint)
         return b.op("GatherElements", [y_tm, index], hint, axis=0)                        # (T, B, H)
 
+    # -- float64 recurrence: a Scan over time ----------------------------------------------------------
+    def _split(self, b: _Builder, z: str, parts: int, hint: str) -> list[str]:
+        """``z (B, parts*H)`` cut into ``parts`` equal blocks ``(B, H)`` (opset 18 wants their number said)."""
+        attrs = {"num_outputs": parts} if self.opset >= 18 else {}
+        return b.op("Split", [z], hint, n_out=parts, axis=1, **attrs) if parts > 1 else [z]
+
+    def _act(self, b: _Builder, x: str, name: str, hint: str) -> str:
+        return b.op(_RECURRENT_ACT[name], [x], hint)
+
+    def scan_direction(self, cell: Recurrent, x_tm: str, mask_tm: str | None, reverse: bool) -> tuple[str, list[str]]:
+        """One direction of ``cell`` over ``x_tm (T, B, D)`` as a ``Scan``, with the outputs of ONNX's own
+        operator for that direction: ``Y (T, B, H)`` in time order (zeros at padded steps) and the final
+        states ``(B, H)`` (``h``, and ``c`` for an LSTM), each taken at the last real step.
+
+        onnxruntime runs ``RNN`` / ``LSTM`` / ``GRU`` in float32 only, so a float64 model writes the
+        recurrence out: the input projection ``x W + b`` for all steps is one MatMul before the loop, and
+        the body does one step in Keras' equations (gate order i, f, c, o and z, r, h, Keras' layout).
+        With a mask ``m_t (B, 1)`` a padded step keeps the state, ``h_t = m_t h' + (1 - m_t) h_{t-1}``,
+        and outputs zero, as ONNX's ``sequence_lens`` does.
+        """
+        b, helper, hint = self.b, self.b.helper, cell.name
+        H = cell.units
+        W, U = cell.params["kernel"], cell.params["recurrent_kernel"]                     # (D, G*H), (H, G*H)
+        G = W.shape[1] // H
+        lstm, gru = isinstance(cell, LSTM), isinstance(cell, GRU)
+        bias = cell.params.get("bias") if cell.use_bias else None
+        input_bias = recurrent_bias = None
+        if bias is not None:
+            input_bias, recurrent_bias = (bias[0], bias[1]) if gru and cell.reset_after else (bias, None)
+        xw = b.op("MatMul", [x_tm, b.const(W, f"{hint}_kernel")], hint)                  # (T, B, G*H)
+        if input_bias is not None:
+            xw = b.op("Add", [xw, b.const(input_bias, f"{hint}_bias")], hint)
+        U_name = b.const(U, f"{hint}_recurrent_kernel")                                   # read from the body
+        rb_name = b.const(recurrent_bias, f"{hint}_recurrent_bias") if recurrent_bias is not None else None
+        # the zero initial state (B, H), its batch size read from the input
+        batch = b.op("Gather", [b.op("Shape", [x_tm], hint), b.const([1], "batch_axis", np.int64)], hint, axis=0)
+        state_shape = b.op("Concat", [batch, b.const([H], "units", np.int64)], hint, axis=0)
+        zero = helper.make_tensor("zero", helper.np_dtype_to_tensor_dtype(b.float_dtype), [1], [0.0])
+        h0 = b.op("ConstantOfShape", [state_shape], hint, value=zero)                     # (B, H)
+
+        body = b.sub()
+        elem = helper.np_dtype_to_tensor_dtype(b.float_dtype)
+        h_prev, c_prev, xw_t, m_t = (body.name(f"{hint}_{n}") for n in ("h_prev", "c_prev", "xw_t", "m_t"))
+        hu = body.op("MatMul", [h_prev, U_name], hint)                                    # (B, G*H)
+        if lstm:                                                                          # Keras: i, f, c, o
+            zi, zf, zc, zo = self._split(body, body.op("Add", [xw_t, hu], hint), 4, hint)
+            ra, act = cell.recurrent_activation.name, cell.activation.name
+            c_new = body.op("Add", [body.op("Mul", [self._act(body, zf, ra, hint), c_prev], hint),
+                                    body.op("Mul", [self._act(body, zi, ra, hint), self._act(body, zc, act, hint)],
+                                            hint)], hint)
+            h_new = body.op("Mul", [self._act(body, zo, ra, hint), self._act(body, c_new, act, hint)], hint)
+        elif gru:                                                                         # Keras: z, r, h
+            ra, act = cell.recurrent_activation.name, cell.activation.name
+            xz, xr, xh = self._split(body, xw_t, 3, hint)
+            if cell.reset_after:      # hh = act(x W_h + b_h + r * (h U_h + b'_h))
+                if rb_name is not None:
+                    hu = body.op("Add", [hu, rb_name], hint)
+                uz, ur, uh = self._split(body, hu, 3, hint)
+                z = self._act(body, body.op("Add", [xz, uz], hint), ra, hint)
+                r = self._act(body, body.op("Add", [xr, ur], hint), ra, hint)
+                hh = self._act(body, body.op("Add", [xh, body.op("Mul", [r, uh], hint)], hint), act, hint)
+            else:                     # hh = act(x W_h + b_h + (r * h) U_h)
+                uz, ur, _ = self._split(body, hu, 3, hint)
+                z = self._act(body, body.op("Add", [xz, uz], hint), ra, hint)
+                r = self._act(body, body.op("Add", [xr, ur], hint), ra, hint)
+                U_h = b.const(U[:, 2 * H:], f"{hint}_recurrent_kernel_h")                 # (H, H)
+                rh = body.op("MatMul", [body.op("Mul", [r, h_prev], hint), U_h], hint)
+                hh = self._act(body, body.op("Add", [xh, rh], hint), act, hint)
+            # h = z * h_prev + (1 - z) * hh = hh + z * (h_prev - hh)
+            h_new = body.op("Add", [hh, body.op("Mul", [z, body.op("Sub", [h_prev, hh], hint)], hint)], hint)
+            c_new = None
+        else:                                                                             # h = act(x W + h U + b)
+            h_new = self._act(body, body.op("Add", [xw_t, hu], hint), cell.activation.name, hint)
+            c_new = None
+        states = [(h_prev, h_new)] + ([(c_prev, c_new)] if lstm else [])
+        y_t = h_new
+        if mask_tm is not None:       # a padded step keeps the state and outputs zeros
+            kept = []
+            for prev, new in states:
+                kept.append((prev, body.op("Add", [prev, body.op("Mul", [m_t, body.op("Sub", [new, prev], hint)],
+                                                                   hint)], hint)))
+            states = kept
+            y_t = body.op("Mul", [m_t, h_new], hint)
+        outs = [body.name(f"{hint}_state_out") for _ in states] + [body.name(f"{hint}_y_t")]
+        for (_, new), out in zip(states, outs):
+            body.nodes.append(helper.make_node("Identity", [new], [out], name=body.name("Identity")))
+        body.nodes.append(helper.make_node("Identity", [y_t], [outs[-1]], name=body.name("Identity")))
+
+        def info(name: str, width: int):                                                   # (B, width)
+            return helper.make_tensor_value_info(name, elem, ["batch", width])
+        body_inputs = [info(prev, H) for prev, _ in states] + [info(xw_t, G * H)]
+        scan_inputs = [xw] + ([mask_tm] if mask_tm is not None else [])
+        if mask_tm is not None:
+            body_inputs.append(info(m_t, 1))
+        graph = helper.make_graph(body.nodes, b.name(f"{hint}_step"), body_inputs,
+                                  [info(o, H) for o in outs], body.initializers)
+        n = len(states)
+        results = b.op("Scan", [h0] * n + scan_inputs, hint, n_out=n + 1, body=graph, num_scan_inputs=len(scan_inputs),
+                       scan_input_directions=[int(reverse)] * len(scan_inputs), scan_output_directions=[int(reverse)])
+        return results[-1], results[:-1]
+
+    def recurrent_scan(self, cells: list, x: str, lens: str | None, directions: list[bool]) -> list[str]:
+        """ONNX's recurrent operator's outputs, ``Y (T, dirs, B, H)`` and ``Y_h`` [, ``Y_c``] ``(dirs, B, H)``,
+        made from one ``Scan`` per direction (float64)."""
+        b, hint = self.b, cells[0].name
+        x_tm = b.op("Transpose", [x], hint, perm=[1, 0, 2])                               # (T, B, D)
+        mask_tm = None
+        if lens is not None:          # m[t, b] = t < len[b], as (T, B, 1) floats
+            T = b.op("Gather", [b.op("Shape", [x_tm], hint), b.const([0], "time_axis", np.int64)], hint, axis=0)
+            steps = b.op("Range", [b.const(0, "zero", np.int64), b.op("Squeeze", [T], hint),
+                                   b.const(1, "one", np.int64)], hint)                    # (T,)
+            steps = b.op("Unsqueeze", [steps, b.const([1], "axis", np.int64)], hint)      # (T, 1)
+            real = b.op("Less", [steps, b.op("Cast", [lens], hint, to=7)], hint)           # (T, B)
+            mask_tm = b.op("Unsqueeze", [b.op("Cast", [real], hint, to=self.b.helper.np_dtype_to_tensor_dtype(
+                b.float_dtype)), b.const([2], "axis", np.int64)], hint)                    # (T, B, 1)
+        ys, finals = [], []
+        for cell, reverse in zip(cells, directions):
+            y, states = self.scan_direction(cell, x_tm, mask_tm, reverse)
+            ys.append(b.op("Unsqueeze", [y, b.const([1], "axis", np.int64)], hint))       # (T, 1, B, H)
+            finals.append([b.op("Unsqueeze", [s, b.const([0], "axis", np.int64)], hint) for s in states])
+        y = ys[0] if len(ys) == 1 else b.op("Concat", ys, hint, axis=1)                   # (T, dirs, B, H)
+        states = [f[0] if len(f) == 1 else b.op("Concat", list(f), hint, axis=0) for f in zip(*finals)]
+        return [y, *states]
+
     # -- layers -----------------------------------------------------------------------------------------
     def recurrent(self, layer: Any, x: str, lens: str | None) -> list[str]:
         """The layer's outputs (Keras' list: output, then states) as ONNX value names."""
@@ -176,6 +317,9 @@ class _Exporter:
         cells = [layer.forward_layer, layer.backward_layer] if bidirectional else [layer]
         first = cells[0]
         hint = layer.name
+        if b.float_dtype == np.float64:
+            outs = self.recurrent_scan(cells, x, lens, [False, True] if bidirectional else [first.go_backwards])
+            return self.recurrent_outputs(layer, first, outs[0], outs[1:], lens)
         weights = [_onnx_weights(c) for c in cells]
         W = b.const(np.stack([w[0] for w in weights]), f"{hint}_W")                       # (dirs, G*H, D)
         R = b.const(np.stack([w[1] for w in weights]), f"{hint}_R")                       # (dirs, G*H, H)
@@ -196,8 +340,12 @@ class _Exporter:
             attrs["linear_before_reset"] = weights[0][3]
         n_out = 3 if op_type == "LSTM" else 2
         outs = b.op(op_type, [x_tm, W, R, B] + ([lens] if lens else []), hint, n_out=n_out, **attrs)
-        y, states = outs[0], outs[1:]                       # Y (T, dirs, B, H); Y_h, Y_c (dirs, B, H)
-        if bidirectional:
+        return self.recurrent_outputs(layer, first, outs[0], outs[1:], lens)
+
+    def recurrent_outputs(self, layer: Any, first: Recurrent, y: str, states: list[str], lens: str | None) -> list[str]:
+        """Keras' outputs from ONNX's ``Y (T, dirs, B, H)`` and final states ``(dirs, B, H)``."""
+        b, hint = self.b, layer.name
+        if isinstance(layer, Bidirectional):
             return self.bidirectional_outputs(layer, y, states, lens)
         seq = b.op("Squeeze", [y, b.const([1], "axis", np.int64)], hint)                 # (T, B, H)
         finals = [b.op("Squeeze", [s, b.const([0], "axis", np.int64)], hint) for s in states]   # (B, H) each
@@ -316,23 +464,39 @@ class _Exporter:
             self.lens[t.id] = m
 
 
-def _inputs_of(model: Any, helper, onnx) -> tuple[list, dict]:
-    """The graph inputs: float32 ``(batch, time, ...)``, or int64 where an Embedding reads the input."""
+def _inputs_of(model: Any, helper, onnx, b: _Builder) -> tuple[list, dict]:
+    """The graph inputs, ``(batch, time, ...)``, and the ONNX value each model input is read from.
+
+    An input of numbers has the model's float type (float32, or float64 for a float64 model). An input
+    that an ``Embedding`` reads is declared with the ``Input``'s own integer type (``Input(dtype="int32")``
+    takes int32 arrays in ONNX as in rnnkit) and cast to int64 in the graph where it is another integer
+    type; a float ``Input`` that feeds an Embedding is declared int64, as indices are.
+    """
     graph = model.graph
     reads_ids = {t.id for node in graph.nodes if isinstance(node.layer, Embedding) for t in node.arg_tensors}
     reads_floats = {t.id for node in graph.nodes if not isinstance(node.layer, Embedding) for t in node.arg_tensors}
+    float_elem = helper.np_dtype_to_tensor_dtype(b.float_dtype)
     infos, values = [], {}
     for name, t in zip(model.input_names, graph.inputs):
         if t.id in reads_ids and t.id in reads_floats:
             raise ValueError(f"Input '{name}' is read both as Embedding indices and as numbers; ONNX gives an input "
                              "one type.")
-        elem = onnx.TensorProto.INT64 if t.id in reads_ids else onnx.TensorProto.FLOAT
+        dtype = np.dtype(t.dtype)
+        value = name
+        if t.id not in reads_ids:
+            elem = float_elem
+        elif dtype.kind in "iu":
+            elem = helper.np_dtype_to_tensor_dtype(dtype)
+            if dtype != np.int64:       # Gather takes int32 too, but the mask's comparison wants one type
+                value = b.op("Cast", [name], f"{name}_as_int64", to=onnx.TensorProto.INT64)
+        else:
+            elem = onnx.TensorProto.INT64
         # the time axis (after the batch axis of a sequence or of indices) is dynamic even where the model fixed it
         sequence = len(t.shape) >= 3 or t.id in reads_ids
         dims = ["batch", *["time" if i == 0 and sequence else (f"dim_{i + 1}" if d is None else d)
                            for i, d in enumerate(t.shape[1:])]]
         infos.append(helper.make_tensor_value_info(name, elem, dims))
-        values[t.id] = name
+        values[t.id] = value
     return infos, values
 
 
@@ -340,8 +504,9 @@ def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Pa
     """Write ``model`` (a built ``Sequential`` or functional ``Model``) to the ONNX file ``path``.
 
     Args:
-        model: the model; its inputs become graph inputs of shape ``(batch, time, features)`` (float32) or
-            ``(batch, time)`` (int64, when an ``Embedding`` reads them), batch and time dynamic.
+        model: the model; its inputs become graph inputs of shape ``(batch, time, features)`` (float32, or
+            float64 for a float64 model) or ``(batch, time)`` (indices an ``Embedding`` reads: the ``Input``'s
+            integer type, int64 for a float ``Input``), batch and time dynamic.
         path: the file to write; written atomically (a temporary file renamed over it).
         opset: the ONNX opset (default 17; at least 14).
 
@@ -367,7 +532,7 @@ def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Pa
         raise ValueError(f"opset must be an integer from {MIN_OPSET} to {latest}, got {opset!r}.")
     if model._graph is None:
         raise ValueError(f"Model '{model.name}' is not built; give it an input shape (or call it) before exporting.")
-    exporter = _Exporter(model, helper, numpy_helper)
+    exporter = _Exporter(model, helper, numpy_helper, int(opset))
     graph = model.graph
     # every layer that cannot be written, named at once, before anything is built or written
     problems = []
@@ -379,7 +544,7 @@ def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Pa
             problems.append(f"layer '{node.layer.name}' ({type(node.layer).__name__}): {p}")
     if problems:
         raise ValueError("Cannot export to ONNX:\n  " + "\n  ".join(problems))
-    inputs, exporter.values = _inputs_of(model, helper, onnx)
+    inputs, exporter.values = _inputs_of(model, helper, onnx, exporter.b)
     try:
         for node in graph.nodes:
             if not node.is_input:
@@ -393,7 +558,8 @@ def to_onnx(model: Any, path: str | os.PathLike, opset: int | None = None) -> Pa
         # only the feature axis is fixed: batch and time (and any axis between) follow the input
         rest = t.shape[1:]
         dims = ["batch", *[f"{name}_dim_{i + 1}" for i in range(len(rest) - 1)], *rest[-1:]]
-        outputs.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims))
+        outputs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(exporter.b.float_dtype),
+                                                     dims))
     onnx_graph = helper.make_graph(exporter.b.nodes, model.name, inputs, outputs, exporter.b.initializers)
     proto = helper.make_model(onnx_graph, producer_name="rnnkit", opset_imports=[helper.make_opsetid("", int(opset))])
     onnx.checker.check_model(proto, full_check=True)
