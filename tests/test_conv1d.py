@@ -371,10 +371,57 @@ def test_shared_layer_takes_other_lengths_in_both_formats(rng):
     (dict(filters=4, kernel_size=3, groups=0), ValueError, "groups"),
     (dict(filters=4, kernel_size=3, activation="swishy"), ValueError, "activation"),
     (dict(filters=4, kernel_size=3, use_bias="yes"), TypeError, "use_bias"),
+    (dict(filters=4, kernel_size=2**31), ValueError, r"kernel_size must be at most 2147483647"),
+    (dict(filters=4, kernel_size=[2**63]), ValueError, r"kernel_size must be at most 2147483647"),
+    (dict(filters=4, kernel_size=3, strides=2**31), ValueError, r"strides must be at most 2147483647"),
+    (dict(filters=4, kernel_size=2, dilation_rate=2**31), ValueError, r"dilation_rate must be at most 2147483647"),
+    (dict(filters=4, kernel_size=3, dilation_rate=2**30), ValueError, r"receptive field .* got 2147483649"),
 ])
 def test_bad_arguments(kwargs, error, words):
     with pytest.raises(error, match=words):
         Conv1D(**kwargs)
+
+
+def test_the_largest_window_is_accepted_where_its_padding_is_sane():
+    layer = Conv1D(2, 2**31 - 1, padding="valid")        # the bounds themselves are valid arguments
+    assert layer.span == 2**31 - 1
+    assert Conv1D(2, 2, dilation_rate=2**31 - 2).span == 2**31 - 1
+
+
+@pytest.mark.parametrize("padding", ["same", "causal"])
+def test_a_receptive_field_far_longer_than_the_input_is_refused(padding, rng):
+    # the fuzz finding: a dilation of 2**30 with "same" padding on 4 steps would pad each sequence with 2**30 zeros
+    x = Input((4, 3))
+    with pytest.raises(ValueError, match=rf"Layer 'wide' \(Conv1D\) with padding='{padding}'.*4 steps.*"
+                                         r"would add 1073741824 zeros"):
+        Conv1D(2, 2, dilation_rate=2**30, padding=padding, name="wide")(x)
+    # a length unknown at build time: refused when the call brings one, before the padding is allocated
+    model = Model(y := Input((None, 3)), Conv1D(2, 2, dilation_rate=2**30, padding=padding)(y))
+    with pytest.raises(ValueError, match="would add 1073741824 zeros"):
+        model.predict(rng.normal(size=(2, 4, 3)), verbose=0)
+    # what stays allowed: up to MAX_PADDING_STEPS zeros on short sequences, and as many zeros as steps on long ones
+    from rnnkit.layers.conv import MAX_PADDING_STEPS
+
+    span = MAX_PADDING_STEPS + 1
+    near = Conv1D(1, 2, dilation_rate=span - 1, padding=padding)
+    assert near(rng.normal(size=(1, 4, 3))).shape == (1, 4, 1)
+    with pytest.raises(ValueError, match="padding would add"):
+        Conv1D(1, 2, dilation_rate=span, padding=padding)(rng.normal(size=(1, 4, 3)))
+    long = rng.normal(size=(1, 5 * span, 1))
+    assert Conv1D(1, 2, dilation_rate=span, padding=padding)(long).shape == (1, 5 * span, 1)
+
+
+def test_a_wavenet_dilation_runs_on_short_sequences(rng, float64):
+    """A WaveNet's largest dilation (512) on sequences shorter than its receptive field: sane padding, so
+    accepted, and the output matches PyTorch's causal convolution (float64)."""
+    x = rng.normal(size=(2, 6, 3))
+    layer = make_conv(rng, 2, "causal", 1, 512, channels=3)
+    y = layer(x)
+    kernel, bias = layer.params["kernel"], layer.params["bias"]
+    xt = torch.nn.functional.pad(torch.tensor(x.transpose(0, 2, 1)), (512, 0))
+    ref = torch.nn.functional.conv1d(xt, torch.tensor(kernel.transpose(2, 1, 0)), torch.tensor(bias), dilation=512)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, ref.numpy().transpose(0, 2, 1), atol=1e-12, rtol=0)
 
 
 def test_bad_inputs_are_refused_before_anything_changes(rng):

@@ -97,8 +97,8 @@ BUILDERS = [_sequential_lstm, _sequential_embedding, _functional_attention, _unc
 def _inputs_for(model, seed: int = 0) -> list[np.ndarray]:
     """Random inputs for ``model``'s own input tensors (unknown sizes become small ones).
 
-    The values are 0 and 1, which every input takes: an Embedding reads them as valid indices (a
-    Sequential model's file does not keep its Input's integer dtype, so its input is float there).
+    The values are 0 and 1, which every input takes: an Embedding reads them as valid indices,
+    whatever type a mutated file gives the input.
     """
     r = np.random.default_rng(seed)
     return [r.integers(0, 2, size=(B, *[T if d is None else d for d in t.shape[1:]])).astype(t.dtype)

@@ -210,6 +210,9 @@ def test_config_round_trip():
     (dict(strides=0), ValueError, "strides"),
     (dict(padding="causal"), ValueError, "'valid', 'same'"),
     (dict(data_format="NWC"), ValueError, "data_format"),
+    (dict(pool_size=2**31), ValueError, r"pool_size must be at most 2147483647"),
+    (dict(pool_size=[2**63]), ValueError, r"pool_size must be at most 2147483647"),
+    (dict(strides=2**31), ValueError, r"strides must be at most 2147483647"),
 ])
 def test_bad_arguments(kwargs, error, words):
     for cls in (MaxPooling1D, AveragePooling1D):
@@ -227,3 +230,22 @@ def test_bad_inputs(rng):
     with pytest.raises(ValueError, match="at least 4 steps, got 3"):
         layer(rng.normal(size=(1, 3, 2)))
     assert AveragePooling1D(4, padding="same")(rng.normal(size=(1, 3, 2))).shape == (1, 1, 2)
+
+
+@pytest.mark.parametrize("cls", [MaxPooling1D, AveragePooling1D])
+def test_a_same_padded_window_far_longer_than_the_input_is_refused(cls, rng, float64):
+    from rnnkit.layers.conv import MAX_PADDING_STEPS
+
+    with pytest.raises(ValueError, match=r"padding='same' and pool_size=2147483647.*4 steps.*would add 2147483643 "):
+        cls(2**31 - 1, padding="same").build((4, 2))
+    layer = cls(2**31 - 1, padding="same")
+    layer.build((None, 2))                      # any length: refused when a short one comes, before padding it
+    with pytest.raises(ValueError, match="would add"):
+        layer(rng.normal(size=(1, 4, 2)))
+    # up to MAX_PADDING_STEPS zeros are fine (the window over 4 real steps pools just those)
+    x = rng.normal(size=(1, 4, 2))
+    y = cls(MAX_PADDING_STEPS + 4, padding="same")(x)
+    expected = x.max(axis=1, keepdims=True) if cls is MaxPooling1D else x.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match=f"would add {MAX_PADDING_STEPS + 1} zeros"):
+        cls(MAX_PADDING_STEPS + 5, padding="same")(x)

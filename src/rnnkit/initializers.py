@@ -13,26 +13,44 @@ import numpy as np
 
 from rnnkit.registry import resolve
 
-_budget: list[int] = []   # remaining weight values a model being loaded may create
+_budget: list[allocation_budget] = []   # the budgets in force, innermost last
 
 
 class allocation_budget:
     """``with allocation_budget(n):`` every initializer call inside may create at most ``n`` values in all.
 
     ``load_model`` uses it so that a hostile architecture in a file cannot make building the
-    model allocate more weights than the file itself holds.
+    model allocate more weights than the file itself holds. ``left`` is what remains; ``refused_by``
+    the initializer whose weight did not fit (None while none was refused), which lets the loader
+    name the layer's weight (the error itself passes through layer calls that keep only its message).
     """
 
     def __init__(self, n: int):
-        self.n = int(n)
+        self.n = self.left = int(n)
+        self.refused_by: Initializer | None = None
 
     def __enter__(self):
-        _budget.append(self.n)
+        _budget.append(self)
         return self
 
     def __exit__(self, *exc):
         _budget.pop()
         return False
+
+
+def refused_initializer() -> Initializer | None:
+    """The initializer whose weight the innermost ``allocation_budget`` refused last (None if none, or no budget)."""
+    return _budget[-1].refused_by if _budget else None
+
+
+class AllocationBudgetError(ValueError):
+    """A weight larger than what is left of the ``allocation_budget``.
+
+    The initializer does not know which layer it builds for: whoever builds the layers (the model
+    loader) catches this error and names the layer. It is a ``ValueError`` so that callers that
+    know only the argument errors still catch it, and it is made from its message alone, as the
+    symbolic layer call re-raises errors.
+    """
 
 
 _placeholders: list[bool] = []   # non-empty while weights are about to be overwritten from a file
@@ -56,14 +74,17 @@ class placeholder_weights:
         return False
 
 
-def _spend(shape: tuple) -> None:
+def _spend(shape: tuple, initializer: Initializer) -> None:
     if _budget:
+        budget = _budget[-1]
         n = int(np.prod(shape, dtype=object))
-        if n > _budget[-1]:
-            raise ValueError(f"the architecture needs a weight of shape {tuple(int(d) for d in shape)} ({n} values) "
-                             f"but only {_budget[-1]} more are stored in the file: weights are missing or the "
-                             "layer sizes in its metadata were altered")
-        _budget[-1] -= n
+        if n > budget.left:
+            budget.refused_by = initializer
+            raise AllocationBudgetError(
+                f"the architecture needs a weight of shape {tuple(int(d) for d in shape)} ({n} values) but only "
+                f"{budget.left} more are stored in the file: weights are missing or the layer sizes in its "
+                "metadata were altered")
+        budget.left -= n
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
@@ -84,7 +105,7 @@ class Initializer:
         self.seed = seed
 
     def __call__(self, shape, dtype, rng: np.random.Generator) -> np.ndarray:
-        _spend(shape)
+        _spend(shape, self)
         if _placeholders:       # np.zeros is a lazily zeroed allocation: nothing is computed or written
             return np.zeros(tuple(int(s) for s in shape), dtype=dtype)
         if self.seed is not None:

@@ -14,6 +14,14 @@ Padding, as Keras 3 does it:
 * ``"causal"``: ``d (K - 1)`` zeros in front, none after, so ``y_t`` sees no input after step ``t``.
 
 As in Keras 3, no mask passes through a convolution: its output has no mask.
+
+Sane bounds, which Keras does not have but a model file read from anywhere needs: ``kernel_size``,
+``strides``, ``dilation_rate`` and the receptive field ``d (K - 1) + 1`` are at most ``2**31 - 1``, and the
+zeros that ``"same"`` or ``"causal"`` padding adds to a sequence of ``T`` steps may number at most
+``max(T, MAX_PADDING_STEPS)``: more would be a kernel far longer than its input, whose taps beyond it read
+only zeros, at the cost of a padded copy of that size (a dilation of ``2**30`` on 4 steps would pad each
+sequence with a billion zeros). It is checked when the layer is built for a known length and again on
+every call, before anything is allocated.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ from rnnkit.layers.base import Layer, check_positive_int, is_shape_list, sum_row
 from rnnkit.layers.reshaping import check_data_format
 
 PADDINGS = ("valid", "same", "causal")
+#: the largest kernel size, stride, dilation, pool size and receptive field (the int32 limit)
+MAX_WINDOW = 2**31 - 1
+#: the most zeros "same" or "causal" padding may add to a sequence shorter than this (longer ones: its length)
+MAX_PADDING_STEPS = 2**16
 
 
 def standardize_int_tuple(name: str, value: Any) -> tuple[int]:
@@ -36,7 +48,10 @@ def standardize_int_tuple(name: str, value: Any) -> tuple[int]:
         if len(value) != 1:
             raise ValueError(f"{name} must be a positive integer or a tuple of one, got {value!r}.")
         value = value[0]
-    return (check_positive_int(name, value),)
+    value = check_positive_int(name, value)
+    if value > MAX_WINDOW:
+        raise ValueError(f"{name} must be at most {MAX_WINDOW} (2**31 - 1), got {value}.")
+    return (value,)
 
 
 def standardize_padding(value: Any, allowed: tuple[str, ...] = PADDINGS) -> str:
@@ -61,6 +76,19 @@ def padding_amounts(length: int, span: int, strides: int, padding: str) -> tuple
         total = max(0, (out - 1) * strides + span - length)
         return total // 2, total - total // 2                         # the odd zero goes at the end
     return 0, 0
+
+
+def check_padding(where: str, length: int, span: int, strides: int, padding: str, what: str) -> None:
+    """Refuse a window of ``span`` steps whose padding would add more than ``max(length, MAX_PADDING_STEPS)``
+    zeros to a sequence of ``length`` steps (``what`` names the window's arguments in the message)."""
+    left, right = padding_amounts(length, span, strides, padding)
+    if left + right > max(length, MAX_PADDING_STEPS):
+        raise ValueError(
+            f"{where} with padding='{padding}' and {what} reads {span} steps per output step: on sequences of "
+            f"{length} steps its padding would add {left + right} zeros, more than the sequence itself and more "
+            f"than {MAX_PADDING_STEPS}; almost all of every window would read zeros. Use a smaller "
+            "window (or longer sequences)."
+        )
 
 
 def output_length(length: int | None, span: int, strides: int, padding: str) -> int | None:
@@ -108,6 +136,10 @@ class Conv1D(Layer):
         if self.filters % self.groups:
             raise ValueError(f"filters must be divisible by groups, got filters={self.filters} and "
                              f"groups={self.groups}.")
+        if self.span > MAX_WINDOW:
+            raise ValueError(f"the receptive field dilation_rate * (kernel_size - 1) + 1 must be at most {MAX_WINDOW} "
+                             f"(2**31 - 1), got {self.span} (kernel_size={self.kernel_size[0]}, "
+                             f"dilation_rate={self.dilation_rate[0]}).")
         if self.strides[0] > 1 and self.dilation_rate[0] > 1:
             raise ValueError(f"strides > 1 cannot be combined with dilation_rate > 1 (as in Keras), got "
                              f"strides={self.strides[0]} and dilation_rate={self.dilation_rate[0]}.")
@@ -155,6 +187,12 @@ class Conv1D(Layer):
                              f"groups={self.groups}.")
         if steps is not None and output_length(steps, self.span, self.strides[0], self.padding) < 1:
             raise self._too_short(steps)
+        if steps is not None:
+            self._check_padding(steps)
+
+    def _check_padding(self, steps: int) -> None:
+        check_padding(self._where, steps, self.span, self.strides[0], self.padding,
+                      f"kernel_size={self.kernel_size[0]}, dilation_rate={self.dilation_rate[0]}")
 
     def make_params(self, input_shape, dtype, rng):
         _, channels = self._steps_and_channels(input_shape)
@@ -196,6 +234,7 @@ class Conv1D(Layer):
         T_out = output_length(T, self.span, s, self.padding)
         if T_out < 1:
             raise self._too_short(T)
+        self._check_padding(T)              # a length unknown when built: checked before np.pad allocates
         left, right = padding_amounts(T, self.span, s, self.padding)
         xp = np.pad(x, ((0, 0), (left, right), (0, 0))) if left or right else x        # (B, Tp, C)
         # every window of span steps, then every s-th window and every d-th step in it: a strided view

@@ -14,6 +14,10 @@ from rnnkit import backend
 from rnnkit.layers.base import Layer, normalize_shape
 from rnnkit.symbolic import Node, SymbolicTensor
 
+#: the largest size an input dimension (or batch size) may have: the int32 limit, far beyond any array
+#: that fits in memory, so a file or a typo claiming 2**63 steps is refused instead of overflowing later
+MAX_DIMENSION = 2**31 - 1
+
 
 def _check_dtype(dtype: Any) -> np.dtype:
     if dtype is None:
@@ -53,7 +57,14 @@ class InputLayer(Layer):
                                 f"{batch_size!r}.")
             if batch_size <= 0:
                 raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
-        super().__init__(name=name, input_shape=normalize_shape(shape, "shape"))
+            if batch_size > MAX_DIMENSION:
+                raise ValueError(f"batch_size must be at most {MAX_DIMENSION} (2**31 - 1), got {batch_size!r}.")
+        shape = normalize_shape(shape, "shape")
+        too_big = [d for d in shape if d is not None and d > MAX_DIMENSION]
+        if too_big:
+            raise ValueError(f"Input shape dimensions must be at most {MAX_DIMENSION} (2**31 - 1), got shape "
+                             f"{shape}; use None for a variable length.")
+        super().__init__(name=name, input_shape=shape)
         self.batch_size = None if batch_size is None else int(batch_size)
         self.input_dtype = _check_dtype(dtype)
         self.input_shape = self.output_shape = self.input_shape_arg

@@ -8,6 +8,10 @@ maximum and the mean are over the real steps of each window only.
 
 The shapes are ``(B, T, C) -> (B, T_out, C)`` (``(B, C, T) -> (B, C, T_out)`` with
 ``data_format="channels_first"``). As in Keras 3, no mask passes through.
+
+``pool_size`` and ``strides`` are at most ``2**31 - 1``, and ``"same"`` padding may add at most
+``max(T, MAX_PADDING_STEPS)`` steps (``rnnkit.layers.conv``), checked at build for a known length and on
+every call.
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ from typing import Any
 import numpy as np
 
 from rnnkit.layers.base import Layer
-from rnnkit.layers.conv import output_length, padding_amounts, standardize_int_tuple, standardize_padding
+from rnnkit.layers.conv import (
+    check_padding,
+    output_length,
+    padding_amounts,
+    standardize_int_tuple,
+    standardize_padding,
+)
 from rnnkit.layers.reshaping import check_data_format
 
 
@@ -52,6 +62,12 @@ class _Pooling1D(Layer):
         steps = self._steps(input_shape)
         if steps is not None and output_length(steps, self.pool_size[0], self.strides[0], self.padding) < 1:
             raise self._too_short(steps)
+        if steps is not None:
+            self._check_padding(steps)
+
+    def _check_padding(self, steps: int) -> None:
+        check_padding(self._where, steps, self.pool_size[0], self.strides[0], self.padding,
+                      f"pool_size={self.pool_size[0]}, strides={self.strides[0]}")
 
     def compute_output_shape(self, input_shape):
         out = output_length(self._steps(input_shape), self.pool_size[0], self.strides[0], self.padding)
@@ -65,6 +81,7 @@ class _Pooling1D(Layer):
         T, P, s = x.shape[1], self.pool_size[0], self.strides[0]
         if output_length(T, P, s, self.padding) < 1:
             raise self._too_short(T)
+        self._check_padding(T)
         left, right = padding_amounts(T, P, s, self.padding)
         xp = np.pad(x, ((0, 0), (left, right), (0, 0)), constant_values=fill) if left or right else x  # (B, Tp, C)
         return np.lib.stride_tricks.sliding_window_view(xp, P, axis=1)[:, ::s], (left, right)

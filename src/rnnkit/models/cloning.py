@@ -31,8 +31,12 @@ def clone_model(model: Any) -> Any:
 
     if isinstance(model, Sequential):
         clone = Sequential(name=model.name, seed=model.seed)
-        if model._input_layer is not None and model._input_layer.batch_size is not None:
-            clone.add(Input(shape=model._input_layer.input_shape_arg, batch_size=model._input_layer.batch_size))
+        source = model._input_layer
+        if source is not None and (source.batch_size is not None or source.input_dtype.kind != "f"):
+            # a fixed batch size and integer indices are part of the architecture; a float input takes
+            # the current float type like every clone
+            clone.add(Input(shape=source.input_shape_arg, batch_size=source.batch_size,
+                            dtype=None if source.input_dtype.kind == "f" else source.input_dtype))
         for layer in model.layers:
             clone.add(clone_layer(layer))
         if model.input_shape is not None:

@@ -158,8 +158,11 @@ class Sequential(Model):
         layer = self._input_layer
         if layer is not None and tuple(layer.input_shape_arg) == tuple(input_shape):
             return layer.output_tensor
-        batch = None if layer is None else layer.batch_size
-        return InputLayer(shape=input_shape, batch_size=batch, name=None if layer is None else layer.name).output_tensor
+        if layer is None:
+            return InputLayer(shape=input_shape).output_tensor
+        # a new shape keeps the Input's batch size and dtype (int32 indices stay integers)
+        return InputLayer(shape=input_shape, batch_size=layer.batch_size, dtype=layer.input_dtype,
+                          name=layer.name).output_tensor
 
     def _set_graph(self, inputs: Any, outputs: Any) -> None:
         input_shape = self.input_shape
@@ -246,6 +249,10 @@ class Sequential(Model):
                   "layers": [_serialize(layer) for layer in self._layers]}
         if self._input_layer is not None and self._input_layer.batch_size is not None:
             config["batch_size"] = self._input_layer.batch_size
+        if self._input_layer is not None and self._input_layer.input_dtype.kind != "f":
+            # integer indices stay integers on reload; a float input takes the model's float type, so
+            # it is not written (and the files of float models keep their bytes)
+            config["input_dtype"] = str(self._input_layer.input_dtype)
         return config
 
     def __repr__(self) -> str:

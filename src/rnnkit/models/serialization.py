@@ -6,7 +6,8 @@ functional model lists its layers in ``model.layers`` order, each with the calls
 the graph (``inbound_nodes``); a tensor is written ``{"tensor": [layer name, call index,
 output index]}``, where the call index counts that layer's calls in this graph. A model used
 as a layer of another is written whole inside it. ``Sequential`` keeps its own, shorter form:
-the list of its layers and its input shape.
+the list of its layers, its input shape, and its ``Input``'s batch size and dtype where they were
+given (``input_dtype`` only when it is not the float default, e.g. ``"int32"`` indices).
 """
 
 from __future__ import annotations
@@ -80,19 +81,54 @@ def _check_fields(config: dict, what: str, required: dict[str, type], optional: 
                              f"{type(value).__name__}")
 
 
+def _weight_hint(layer: Any, initializer: Any) -> str:
+    """``, weight 'recurrent_kernel'``: the weight of ``layer`` (or of a layer it wraps) that ``initializer``
+    makes, found by identity among the layers' ``*_initializer`` attributes; empty when it is none of them."""
+    from rnnkit.layers.base import Layer
+
+    owners = [("", layer)] + [(f"{k}.", v) for k, v in vars(layer).items() if isinstance(v, Layer)]
+    for prefix, owner in owners:
+        for key, value in vars(owner).items():
+            if initializer is not None and value is initializer and key.endswith("_initializer"):
+                # Keras' names: kernel_initializer -> kernel, recurrent_initializer -> recurrent_kernel
+                weight = key[:-len("_initializer")]
+                return f", weight '{prefix}{'recurrent_kernel' if weight == 'recurrent' else weight}'"
+    return ""
+
+
+def _build_step(layer: Any, build: Any, *args: Any, **kwargs: Any) -> Any:
+    """``build(*args, **kwargs)``, with an allocation-budget refusal reported with the name of the layer it builds."""
+    from rnnkit.initializers import AllocationBudgetError, refused_initializer
+
+    try:
+        return build(*args, **kwargs)
+    except AllocationBudgetError as exc:
+        raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}){_weight_hint(layer, refused_initializer())}"
+                         f": {exc}") from None
+
+
 # -- Sequential ---------------------------------------------------------------------------------
 
 def sequential_from_config(config: dict) -> Any:
     from rnnkit.layers.input_layer import InputLayer
     from rnnkit.models.sequential import Sequential
 
-    _check_fields(config, "Sequential model", {"name": str, "layers": list}, {"input_shape": list, "seed": int,
-                                                                              "batch_size": int})
+    _check_fields(config, "Sequential model", {"name": str, "layers": list},
+                  {"input_shape": list, "seed": int, "batch_size": int, "input_dtype": str})
     model = Sequential(name=config["name"], seed=config.get("seed"))
-    if config.get("batch_size") is not None and config.get("input_shape") is not None:
-        model.add(InputLayer(shape=config["input_shape"], batch_size=config["batch_size"]))
+    has_input = config.get("batch_size") is not None or config.get("input_dtype") is not None
+    if has_input and config.get("input_shape") is None:
+        raise ValueError("the Sequential model description has a batch_size or input_dtype but no input_shape")
+    if has_input:
+        # the Input(...) the model was made with: its batch size and (integer) dtype are part of the model
+        model.add(InputLayer(shape=config["input_shape"], batch_size=config.get("batch_size"),
+                             dtype=config.get("input_dtype")))
+    elif config.get("input_shape") is not None:
+        # with the input shape known first, each add builds its layer: a refusal names that layer
+        model.add(InputLayer(shape=config["input_shape"]))
     for entry in config["layers"]:
-        model.add(deserialize_layer(entry))
+        layer = deserialize_layer(entry)
+        _build_step(layer, model.add, layer)
     if config.get("input_shape") is not None:
         model.build((None, *config["input_shape"]))
     return model
@@ -233,7 +269,7 @@ def functional_from_config(config: dict) -> Any:
                                  "tensor or a list of tensors of the model")
             _check_call_kwargs(layer, kwargs)
             training = call.get("training")
-            out = layer(args, training=training if isinstance(training, bool) else None, **kwargs)
+            out = _build_step(layer, layer, args, training=training if isinstance(training, bool) else None, **kwargs)
             for k, t in enumerate(out if isinstance(out, list) else [out]):
                 tensors[(layer.name, i, k)] = t
             done_calls[id(layer)] = i + 1
