@@ -215,3 +215,14 @@ def test_clone_model_keeps_a_sequential_integer_input():
     clone = clone_model(model)
     assert clone.inputs[0].dtype == np.dtype("int32")
     assert clone.predict(np.array([[1, 2, 3, 5]]), verbose=0).shape == (1, 4, 2)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mul", "ave"])
+def test_bidirectional_refuses_directions_of_other_sizes_for_element_wise_merges(mode):
+    with pytest.raises(ValueError, match=r"same number of units; got 4 forward and 5 backward"):
+        rnnkit.layers.Bidirectional(rnnkit.layers.LSTM(4), merge_mode=mode,
+                                    backward_layer=rnnkit.layers.LSTM(5, go_backwards=True))
+    # concat (as Keras allows) puts them side by side
+    model = rnnkit.Sequential([rnnkit.Input((3, 2)), rnnkit.layers.Bidirectional(
+        rnnkit.layers.LSTM(4), backward_layer=rnnkit.layers.LSTM(5, go_backwards=True))])
+    assert model.predict(np.zeros((1, 3, 2)), verbose=0).shape == (1, 9)

@@ -171,6 +171,12 @@ class Bidirectional(Layer):
         for attr in ("return_sequences", "return_state", "stateful"):
             if getattr(backward_layer, attr) != getattr(forward_layer, attr):
                 raise ValueError(f"Forward and backward layers must agree on {attr}.")
+        sizes = (getattr(forward_layer, "units", None), getattr(backward_layer, "units", None))
+        if merge_mode in ("sum", "mul", "ave") and sizes[0] != sizes[1]:
+            raise ValueError(
+                f"merge_mode={merge_mode!r} combines the two directions element by element, so they need the same "
+                f"number of units; got {sizes[0]} forward and {sizes[1]} backward (use merge_mode='concat' or None "
+                "for directions of different sizes).")
         if forward_layer.stateful:
             raise ValueError("Bidirectional does not support stateful layers.")
         regs = (forward_layer.activity_regularizer, backward_layer.activity_regularizer)
