@@ -33,12 +33,35 @@ from pathlib import Path
 B, T, D, H, CLASSES = 64, 100, 123, 320, 10
 
 
-def worker(steps: int) -> None:
-    """One rank: time ``steps`` training steps of the medium shape; rank 0 prints a JSON line."""
+def _train(samples: int, **fit) -> tuple[object, list[float]]:
+    """Train the medium model one epoch on ``samples`` random samples; returns it and each step's seconds."""
     import numpy as np
 
     import rnnkit
-    from rnnkit import distributed, layers
+    from rnnkit import layers
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, T, D)).astype(np.float32)
+    y = rng.integers(0, CLASSES, size=samples)
+    model = rnnkit.Sequential([rnnkit.Input((T, D)), layers.LSTM(H), layers.Dense(CLASSES, activation="softmax")],
+                              seed=0)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    times: list[float] = []
+
+    class Clock(rnnkit.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(x, y, batch_size=B, epochs=1, shuffle=False, verbose=0, callbacks=[Clock()], **fit)
+    return model, times
+
+
+def worker(steps: int) -> None:
+    """One rank: time ``steps`` training steps of the medium shape; rank 0 prints a JSON line."""
+    from rnnkit import distributed
 
     distributed.init()
     ranks = distributed.size()
@@ -57,24 +80,7 @@ def worker(steps: int) -> None:
         spent.append(time.perf_counter() - middle)
 
     distributed.Collective.allreduce = timed
-    rng = np.random.default_rng(0)
-    n = B * ranks * (steps + 2)
-    x = rng.normal(size=(n, T, D)).astype(np.float32)
-    y = rng.integers(0, CLASSES, size=n)
-    model = rnnkit.Sequential([rnnkit.Input((T, D)), layers.LSTM(H), layers.Dense(CLASSES, activation="softmax")],
-                              seed=0)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    times: list[float] = []
-
-    class Clock(rnnkit.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    model.fit(x, y, batch_size=B, epochs=1, shuffle=False, verbose=0, callbacks=[Clock()],
-              distributed=distributed.DataParallel(batch_size="per_rank"))
+    model, times = _train(B * ranks * (steps + 2), distributed=distributed.DataParallel(batch_size="per_rank"))
     if distributed.is_primary():
         grads = sum(w.size for w in model.trainable_weights)
         print(json.dumps({"ranks": ranks, "step_s": statistics.median(times[2:]),
@@ -85,27 +91,7 @@ def worker(steps: int) -> None:
 
 def single(steps: int) -> None:
     """Plain ``fit`` in one process with all its kernel threads: the baseline a user has today."""
-    import numpy as np
-
-    import rnnkit
-    from rnnkit import layers
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(B * (steps + 2), T, D)).astype(np.float32)
-    y = rng.integers(0, CLASSES, size=len(x))
-    model = rnnkit.Sequential([rnnkit.Input((T, D)), layers.LSTM(H), layers.Dense(CLASSES, activation="softmax")],
-                              seed=0)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    times: list[float] = []
-
-    class Clock(rnnkit.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    model.fit(x, y, batch_size=B, epochs=1, shuffle=False, verbose=0, callbacks=[Clock()])
+    _, times = _train(B * (steps + 2))
     print(json.dumps({"ranks": 0, "step_s": statistics.median(times[2:]), "allreduce_s": 0.0, "wait_s": 0.0}),
           flush=True)
 

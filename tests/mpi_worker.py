@@ -37,6 +37,17 @@ def report(out: str, text: str) -> None:
         f.write(text)
 
 
+def fit_and_report(out: str, model, x, y, **kwargs) -> None:
+    """``fit(distributed=True)``, and write what this rank saw: finished, or the error it raised."""
+    try:
+        model.fit(x, y, verbose=0, distributed=True, **kwargs)
+        report(out, "finished")
+    except DistributedError as exc:
+        report(out, f"DistributedError ranks={list(exc.ranks)}: {exc}")
+    except ValueError as exc:
+        report(out, f"ValueError: {exc}")
+
+
 def raise_in_step(out: str) -> None:
     """Rank 1 fails in its third step's forward pass: every rank must raise, none may wait."""
     model, x, y, kwargs = distributed_cases.build("lstm_uneven")
@@ -50,13 +61,7 @@ def raise_in_step(out: str) -> None:
             return run(*args, **kw)
 
         model.graph.run = failing
-    try:
-        model.fit(x, y, verbose=0, distributed=True, **kwargs)
-        report(out, "finished")
-    except DistributedError as exc:
-        report(out, f"DistributedError ranks={list(exc.ranks)}: {exc}")
-    except ValueError as exc:
-        report(out, f"ValueError: {exc}")
+    fit_and_report(out, model, x, y, **kwargs)
 
 
 def raise_in_callback(out: str) -> None:
@@ -77,21 +82,13 @@ def stateful(out: str) -> None:
     model = rnnkit.Sequential([rnnkit.Input((4, 2), batch_size=4), rnnkit.layers.LSTM(3, stateful=True),
                                rnnkit.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
-    try:
-        model.fit(np.zeros((8, 4, 2)), np.zeros((8, 1)), batch_size=4, verbose=0, distributed=True)
-        report(out, "finished")
-    except ValueError as exc:
-        report(out, f"ValueError: {exc}")
+    fit_and_report(out, model, np.zeros((8, 4, 2)), np.zeros((8, 1)), batch_size=4)
 
 
 def different_arguments(out: str) -> None:
     model, x, y, kwargs = distributed_cases.build("lstm_uneven")
     kwargs["batch_size"] = 16 if distributed.rank() == 0 else 8
-    try:
-        model.fit(x, y, verbose=0, distributed=True, **kwargs)
-        report(out, "finished")
-    except DistributedError as exc:
-        report(out, f"DistributedError: {exc}")
+    fit_and_report(out, model, x, y, **kwargs)
 
 
 def one_rank_refuses(out: str) -> None:
@@ -99,13 +96,7 @@ def one_rank_refuses(out: str) -> None:
     model, x, y, kwargs = distributed_cases.build("lstm_uneven")
     if distributed.rank() == 1:
         y = y[:-1]
-    try:
-        model.fit(x, y, verbose=0, distributed=True, **kwargs)
-        report(out, "finished")
-    except DistributedError as exc:
-        report(out, f"DistributedError ranks={list(exc.ranks)}: {exc}")
-    except ValueError as exc:
-        report(out, f"ValueError: {exc}")
+    fit_and_report(out, model, x, y, **kwargs)
 
 
 def checkpoints(out: str) -> None:

@@ -231,7 +231,7 @@ def test_a_rank_refusing_its_arguments_stops_every_rank(tmp_path):
 def test_ranks_given_different_arguments_all_refuse(tmp_path):
     _job(2, "different_arguments", tmp_path)
     for text in _reports(tmp_path, 2):
-        assert text.startswith("DistributedError: The ranks called fit differently") and "[[0], [1]]" in text
+        assert text.startswith("DistributedError ranks=[]: The ranks called fit differently") and "[[0], [1]]" in text
 
 
 def test_stateful_models_are_refused_on_every_rank(tmp_path):
