@@ -80,26 +80,23 @@ def initialized() -> bool:
     return _comm is not None
 
 
+def _world() -> Any:
+    """rnnkit's communicator, started on first use in a process an MPI launcher started; None otherwise."""
+    if _comm is None and _launched() is not None:
+        init()
+    return _comm
+
+
 def rank() -> int:
     """This process's rank, 0 to ``size() - 1``; 0 in a process no MPI launcher started."""
-    if _comm is not None:
-        return _comm.Get_rank()
-    launched = _launched()
-    if launched is None:
-        return 0
-    init()
-    return _comm.Get_rank()
+    comm = _world()
+    return 0 if comm is None else comm.Get_rank()
 
 
 def size() -> int:
     """How many processes train together; 1 in a process no MPI launcher started."""
-    if _comm is not None:
-        return _comm.Get_size()
-    launched = _launched()
-    if launched is None:
-        return 1
-    init()
-    return _comm.Get_size()
+    comm = _world()
+    return 1 if comm is None else comm.Get_size()
 
 
 def is_primary() -> bool:
