@@ -91,6 +91,13 @@ def different_arguments(out: str) -> None:
     fit_and_report(out, model, x, y, **kwargs)
 
 
+def small_batch(out: str) -> None:
+    """A global batch smaller than the number of ranks is refused on every rank."""
+    model, x, y, kwargs = distributed_cases.build("lstm_uneven")
+    kwargs["batch_size"] = 1
+    fit_and_report(out, model, x, y, **kwargs)
+
+
 def one_rank_refuses(out: str) -> None:
     """Rank 1 alone is given a bad target: its ValueError on it, DistributedError on the others."""
     model, x, y, kwargs = distributed_cases.build("lstm_uneven")
@@ -143,9 +150,8 @@ def resume(out: str) -> None:
     report(out, "finished")
 
 
-SCENARIOS = {"resume": resume, "train": train, "raise_in_step": raise_in_step, "raise_in_callback": raise_in_callback,
-             "stateful": stateful, "different_arguments": different_arguments, "one_rank_refuses": one_rank_refuses,
-             "checkpoints": checkpoints, "learning_rate": learning_rate}
+SCENARIOS = {f.__name__: f for f in (train, resume, raise_in_step, raise_in_callback, stateful, different_arguments,
+                                      small_batch, one_rank_refuses, checkpoints, learning_rate)}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]](sys.argv[2])

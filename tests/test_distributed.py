@@ -234,6 +234,14 @@ def test_ranks_given_different_arguments_all_refuse(tmp_path):
         assert text.startswith("DistributedError ranks=[]: The ranks called fit differently") and "[[0], [1]]" in text
 
 
+def test_a_batch_smaller_than_the_ranks_is_refused_on_every_rank(tmp_path):
+    _job(2, "small_batch", tmp_path)
+    for text in _reports(tmp_path, 2):
+        assert text == ("ValueError: batch_size=1 is the global batch, split between the 2 ranks, so 1 of them "
+                        "would never get a sample; use batch_size >= 2, or DataParallel(batch_size='per_rank') to "
+                        "give each rank 1.")
+
+
 def test_stateful_models_are_refused_on_every_rank(tmp_path):
     _job(2, "stateful", tmp_path)
     for text in _reports(tmp_path, 2):

@@ -578,6 +578,11 @@ class Model(Layer):
                     f"Stateful layer(s) {stateful} carry each sample's state to the same row of the next batch, "
                     "which data-parallel training cannot keep (the rows are split between the ranks); train a "
                     "stateful model on one process, or make it stateless for distributed=True.")
+            if collective is not None and options.batch_size == "global" and batch_size < collective.size:
+                raise ValueError(
+                    f"batch_size={batch_size} is the global batch, split between the {collective.size} ranks, so "
+                    f"{collective.size - batch_size} of them would never get a sample; use batch_size >= "
+                    f"{collective.size}, or DataParallel(batch_size='per_rank') to give each rank {batch_size}.")
             if collective is not None:
                 digest = data_parallel.fingerprint(self, {
                     "batch_size": batch_size, "epochs": epochs, "shuffle": bool(shuffle), "initial_epoch":
