@@ -226,3 +226,18 @@ def test_bidirectional_refuses_directions_of_other_sizes_for_element_wise_merges
     model = rnnkit.Sequential([rnnkit.Input((3, 2)), rnnkit.layers.Bidirectional(
         rnnkit.layers.LSTM(4), backward_layer=rnnkit.layers.LSTM(5, go_backwards=True))])
     assert model.predict(np.zeros((1, 3, 2)), verbose=0).shape == (1, 9)
+
+
+@pytest.mark.parametrize("value", [True, 1, [True], "x"])
+def test_a_call_with_a_constant_mask_or_state_is_refused_at_load(value):
+    """A file may give ``mask=`` or ``initial_state=`` any JSON value; only tensors of the model are calls."""
+    from rnnkit.models.serialization import model_from_config
+
+    inp = rnnkit.Input((4, 2))
+    model = rnnkit.Model(inp, rnnkit.layers.LSTM(3)(inp))
+    for name in ("mask", "initial_state"):
+        config = json.loads(json.dumps(model.get_config()))
+        lstm = next(entry for entry in config["layers"] if entry["class_name"] == "LSTM")
+        lstm["inbound_nodes"][0]["kwargs"] = {name: value}
+        with pytest.raises(ValueError, match=rf"is called with {name}=.*expected tensors of the model"):
+            model_from_config(config)

@@ -76,11 +76,36 @@ def _nested():
     return model
 
 
+def _functional_embedding_mask():
+    """Keras 3 writes the mask of Embedding(mask_zero=True) into a functional config as an op NotEqual(x, 0)
+    passed as mask= to the layers below: rnnkit recognises it and propagates the mask itself."""
+    inp = keras.Input((6,), dtype="int32")
+    h = L.Embedding(11, 4, mask_zero=True)(inp)
+    h = L.Bidirectional(L.LSTM(5, return_sequences=True))(h)
+    h = L.GRU(3)(h)
+    model = keras.Model(inp, L.Dense(2, activation="softmax")(h))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _functional_masking():
+    """Masking(c) becomes Any(NotEqual(x, c), axis=-1) in a Keras 3 functional config."""
+    inp = keras.Input((5, 3))
+    h = L.LSTM(4, return_sequences=True)(L.Masking(0.5)(inp))
+    model = keras.Model(inp, L.Dense(1)(L.SimpleRNN(2)(h)))
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
 def _data(model, rng):
     shape = tuple(model.inputs[0].shape[1:])
     if model.inputs[0].dtype.startswith("int"):
-        return rng.integers(0, 11, size=(8, *shape)).astype("int32")
-    return rng.normal(size=(8, *shape)).astype("float32")
+        x = rng.integers(0, 11, size=(8, *shape)).astype("int32")
+        x[: len(x) // 2, shape[0] // 2:] = 0                    # padded rows: the mask matters
+        return x
+    x = rng.normal(size=(8, *shape)).astype("float32")
+    x[: len(x) // 2, shape[0] // 2:] = 0.5                      # steps Masking(0.5) leaves out
+    return x
 
 
 def _targets(model, rng, n=8):
@@ -92,7 +117,8 @@ def _targets(model, rng, n=8):
     return rng.normal(size=(n, out)).astype("float32")
 
 
-MODELS = {"seq_lstm": _seq_lstm, "seq_misc": _seq_misc, "functional": _functional, "nested": _nested}
+MODELS = {"seq_lstm": _seq_lstm, "seq_misc": _seq_misc, "functional": _functional, "nested": _nested,
+          "functional_embedding_mask": _functional_embedding_mask, "functional_masking": _functional_masking}
 
 
 @pytest.fixture(scope="module")
@@ -395,3 +421,15 @@ def test_missing_h5py_says_how_to_install(monkeypatch, tmp_path, keras_files):
         with pytest.raises(ImportError, match=r'pip install "rnnkit\[keras\]"'):
             action()
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_a_mask_op_rnnkit_does_not_recompute_is_named(tmp_path):
+    """A NotEqual written by the user (the Embedding below has no mask_zero) is not one of the mask ops
+    rnnkit propagates itself: it is reported, not dropped."""
+    inp = keras.Input((4,), dtype="int32")
+    h = L.Embedding(5, 2)(inp)
+    out = L.LSTM(2)(h, mask=keras.ops.not_equal(inp, 0))
+    path = tmp_path / "custom_mask.keras"
+    keras.Model(inp, out).save(path)
+    with pytest.raises(ModelFileError, match=r"\(NotEqual\): rnnkit has no such layer"):
+        rnnkit.load_model(path)

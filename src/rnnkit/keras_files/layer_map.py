@@ -87,6 +87,7 @@ class Translator:
     def __init__(self):
         self.problems: list[str] = []
         self.dtypes: set[str] = set()
+        self.mask_ops: set[str] = set()      # Keras op nodes that only recompute a mask rnnkit propagates itself
 
     def problem(self, name: Any, class_name: Any, reason: str) -> None:
         self.problems.append(f"{str(name)[:80]!r} ({str(class_name)[:80]}): {reason}")
@@ -124,7 +125,9 @@ class Translator:
         if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
             self.problem("?", "?", "a layer entry is not {'class_name', 'config'}")
             return {"class_name": "Dropout", "config": {"rate": 0.0}}
-        class_name = CLASS_ALIASES.get(entry.get("class_name"), entry.get("class_name"))
+        class_name = entry.get("class_name")
+        if isinstance(class_name, str):
+            class_name = CLASS_ALIASES.get(class_name, class_name)
         config = entry.get("config", {})
         name = config.get("name", entry.get("name", "?"))
         if class_name in ("Sequential", "Functional"):
@@ -240,8 +243,10 @@ class Translator:
         else:
             self.problem(*where, f"a call {str(node)[:60]} is neither Keras 3 nor Keras 2 form")
             return None
-        # None is what Keras writes for "no mask, no training flag": rnnkit propagates masks itself
-        kwargs = {str(k): self._tensor(v) for k, v in kwargs.items() if v is not None and k != "training"}
+        # None is what Keras writes for "no mask, no training flag": rnnkit propagates masks itself, and so
+        # a mask computed by one of the recognised mask ops (see _mask_ops) is left out too
+        kwargs = {str(k): self._tensor(v) for k, v in kwargs.items()
+                  if v is not None and k != "training" and not (k == "mask" and self._from_mask_ops(v))}
         return {"args": arg, "kwargs": kwargs, "training": None}
 
     def _endpoints(self, value: Any) -> Any:
@@ -254,9 +259,78 @@ class Translator:
         self.problem("?", "Functional", f"its inputs or outputs {str(value)[:60]} are not [layer, node, tensor]")
         return []
 
+    def _from_mask_ops(self, value: Any) -> bool:
+        """Whether ``value`` (a tensor reference or a list of them, None allowed) comes from mask ops only."""
+        refs = value if isinstance(value, list) else [value]
+        histories = [r.get("config", {}).get("keras_history") if isinstance(r, dict) and
+                     isinstance(r.get("config"), dict) else None for r in refs if r is not None]
+        return bool(histories) and all(isinstance(h, list) and h and h[0] in self.mask_ops for h in histories)
+
+    def _mask_ops(self, entries: list) -> set[str]:
+        """Names of the op nodes Keras 3 writes into a functional config to carry the masks it propagates.
+
+        Keras records the mask of ``Embedding(mask_zero=True)`` as an op ``NotEqual(x, 0)`` and that of
+        ``Masking(mask_value=c)`` as ``Any(NotEqual(x, c), axis=-1)``, on the layer's own input, and
+        passes it as ``mask=`` to the layers downstream: rnnkit computes and propagates those masks
+        itself, so the ops are left out. Only these exact patterns are recognised; any other op stays
+        (and is reported as unsupported).
+        """
+        def single_call(entry: dict) -> tuple[list, dict] | None:
+            nodes = entry.get("inbound_nodes")
+            if not isinstance(nodes, list) or len(nodes) != 1 or not isinstance(nodes[0], dict):
+                return None
+            args, kwargs = nodes[0].get("args"), nodes[0].get("kwargs", {})
+            return (args, kwargs) if isinstance(args, list) and kwargs in ({}, None) else None
+
+        def source(arg: Any) -> tuple | None:
+            if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__" and \
+                    isinstance(arg.get("config"), dict) and isinstance(arg["config"].get("keras_history"), list):
+                return tuple(map(str, arg["config"]["keras_history"]))
+            return None
+
+        masked_inputs: dict[tuple, list] = {}       # tensor -> the mask values its Embedding / Masking readers use
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+                continue
+            call = single_call(entry)
+            if call is None or len(call[0]) != 1 or source(call[0][0]) is None:
+                continue
+            cfg = entry["config"]
+            if entry.get("class_name") == "Embedding" and cfg.get("mask_zero") is True:
+                masked_inputs.setdefault(source(call[0][0]), []).append(("embedding", 0))
+            elif entry.get("class_name") == "Masking":
+                masked_inputs.setdefault(source(call[0][0]), []).append(("masking", cfg.get("mask_value", 0.0)))
+        not_equal: dict[str, tuple] = {}
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("class_name") == "NotEqual" and isinstance(entry.get("name"), str):
+                call = single_call(entry)
+                if call is not None and len(call[0]) == 2 and source(call[0][0]) is not None and \
+                        isinstance(call[0][1], (int, float)) and not isinstance(call[0][1], bool):
+                    not_equal[entry["name"]] = (source(call[0][0]), call[0][1])
+        found = set()
+        for entry in entries:
+            if not isinstance(entry, dict) or entry.get("class_name") != "Any":
+                continue
+            cfg, call = entry.get("config"), single_call(entry)
+            if not isinstance(cfg, dict) or cfg.get("axis") != -1 or cfg.get("keepdims") is not False or \
+                    call is None or len(call[0]) != 1 or source(call[0][0]) is None:
+                continue
+            inner = source(call[0][0])[0]
+            if inner in not_equal:
+                tensor, value = not_equal[inner]
+                if ("masking", value) in masked_inputs.get(tensor, []):
+                    found.update((inner, entry["name"]))
+        for name, (tensor, value) in not_equal.items():
+            if ("embedding", value) in masked_inputs.get(tensor, []):
+                found.add(name)
+        return found
+
     def _functional(self, config: dict) -> dict:
         layers = []
+        outer, self.mask_ops = self.mask_ops, self._mask_ops(config["layers"])    # a nested model has its own
         for entry in config["layers"]:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"] in self.mask_ops:
+                continue
             converted = self.layer(entry)
             entry = entry if isinstance(entry, dict) else {}
             name = entry.get("name", converted["config"].get("name"))
@@ -267,6 +341,7 @@ class Translator:
             calls = [self._node(n, (name, entry.get("class_name"))) for n in (nodes if isinstance(nodes, list) else [])]
             converted["inbound_nodes"] = [c for c in calls if c is not None]
             layers.append(converted)
+        self.mask_ops = outer
         return {"name": str(config.get("name", "functional")), "layers": layers,
                 "input_layers": self._endpoints(config.get("input_layers")),
                 "output_layers": self._endpoints(config.get("output_layers"))}

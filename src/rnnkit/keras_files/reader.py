@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import io
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -55,6 +56,17 @@ def _parse(text: Any, what: str, fail) -> Any:
         raise fail(f"its {what} is not valid JSON, or nested deeper than {MAX_JSON_DEPTH} levels.") from None
 
 
+@contextmanager
+def _hdf5_errors(fail) -> Iterator[None]:
+    """Turn what h5py raises on damaged HDF5 data (from any read, deep inside the file) into ``fail``'s error."""
+    try:
+        yield
+    except ModelFileError:
+        raise
+    except (OSError, RuntimeError, OverflowError, KeyError, ValueError) as exc:
+        raise fail(f"its HDF5 data is damaged ({type(exc).__name__}: {str(exc)[:200]}).") from None
+
+
 def load_keras_model(path: str | os.PathLike, compile: bool = True):
     """An rnnkit model from a Keras ``.keras`` (zip) or legacy ``.h5`` (HDF5) file, told apart by their first bytes.
 
@@ -85,16 +97,16 @@ def load_keras_model(path: str | os.PathLike, compile: bool = True):
             raise fail("its model.weights.h5 is not an HDF5 file.")
         try:
             h5 = h5py.File(io.BytesIO(blob), "r")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError, OverflowError) as exc:
             raise fail(f"its model.weights.h5 could not be opened ({exc}).") from None
-        with h5:
+        with h5, _hdf5_errors(fail):
             found = hdf5_checks.catalog(h5, len(blob), fail)
             return _build(config, config.get("compile_config"), h5, found, "keras", compile, fail)
     try:
         h5 = h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError, OverflowError) as exc:
         raise fail(f"it could not be opened as HDF5 ({exc}).") from None
-    with h5:
+    with h5, _hdf5_errors(fail):
         found = hdf5_checks.catalog(h5, size, fail)
         text = hdf5_checks.read_string_attribute(h5, "model_config", MAX_CONFIG_CHARS, fail)
         if text is None:

@@ -228,6 +228,13 @@ def _check_call_kwargs(layer: Any, kwargs: dict) -> None:
     if unknown:
         raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) is called with argument(s) {unknown}, "
                          f"which it does not take")
+    for name in ("mask", "initial_state"):
+        value = kwargs.get(name)
+        parts = value if isinstance(value, list) else [value]
+        if value is not None and not (parts and all(p is None or isinstance(p, SymbolicTensor) for p in parts)):
+            # a value from the file would reach the layer as a constant (a mask of True) at every call
+            raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) is called with {name}="
+                             f"{str(value)[:60]}; expected tensors of the model")
 
 
 def functional_from_config(config: dict) -> Any:
