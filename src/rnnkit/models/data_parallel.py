@@ -58,20 +58,19 @@ class PieceUpdates:
         self.n_grads = sum(layer.params[name].size for layer, name in self.params)
         self.loss_heads = [k for k, (h, y) in enumerate(zip(model.heads, ys)) if h.loss is not None and y is not None]
         self.activity = any(node.layer.activity_regularizer is not None for node in model.graph.nodes)
-        # buffer: [gradients | W, weighted loss, weighted loss per output, metric sums and counts | failed ranks]
-        self.W = self.n_grads
-        self.L = self.W + 1
-        self.H = self.L + 1
-        self.M = self.H + len(self.loss_heads)
-        self.n_metrics = totals.n_metric_values
-        self.STATUS = self.M + self.n_metrics
-        self.buffer = np.zeros(self.STATUS + 1, dtype=dtype)
-        views, offset = [], 0
+        # a batch's values (training update or validation batch), summed over its pieces and ranks:
+        # [W (sum of weights), weighted loss, weighted loss per output, metric sums and counts]
+        self.width = 2 + len(self.loss_heads) + totals.n_metric_values
+        # the training buffer: [gradients | values | failed ranks]
+        self.buffer = np.zeros(self.n_grads + self.width + 1, dtype=dtype)
+        self.values = self.buffer[self.n_grads:self.n_grads + self.width]
+        views, offset = {}, 0
         for layer, name in self.params:
             p = layer.params[name]
-            views.append(self.buffer[offset:offset + p.size].reshape(p.shape))
+            views[(id(layer), name)] = self.buffer[offset:offset + p.size].reshape(p.shape)
             offset += p.size
-        self.grads = views
+        self.grad_views = views
+        self.grads = list(views.values())
 
     # -- which samples ---------------------------------------------------------------------
     def batch_indices(self, order: np.ndarray | None, step: int) -> np.ndarray:
@@ -108,26 +107,40 @@ class PieceUpdates:
                 if self.collective is None:
                     raise
                 error = exc
-                buf[self.STATUS] = 1
+                buf[-1] = 1
             if self.collective is not None:
                 self.collective.allreduce(buf)
-                if buf[self.STATUS] != 0:
+                if buf[-1] != 0:
                     self.collective.fail(error)
-            weight = max(float(buf[self.W]), 1.0)
-            buf[:self.W] /= weight
-            total = float(buf[self.L]) / weight + reg
-            head_losses = [float(v) / weight for v in buf[self.H:self.M]]
+            weight, total, head_losses = self._means(self.values, reg)
+            buf[:self.n_grads] /= weight
             for layer in model.graph.regularized:
                 trainable = layer.trainable_weight_names
                 for name, regularizer in layer.regularizers.items():
                     if name in trainable:
-                        view = self.grads[self.params.index((layer, name))]
-                        view += regularizer.gradient(layer.params[name])
+                        self.grad_views[(id(layer), name)] += regularizer.gradient(layer.params[name])
             weights = [layer.params[name] for layer, name in self.params]
             norm, clipped = model._apply_update(weights, self.grads, total, guard, snapshot, where,
                                                 lambda: (data.take(xs, indices), data.take(ys, indices)))
-        totals.add_reduced(total, head_losses, len(indices), buf[self.M:self.STATUS])
+        totals.add_reduced(total, head_losses, len(indices), self._metrics(self.values))
         return total, head_losses, norm, clipped
+
+    def _add_values(self, values: np.ndarray, w: float, total: float, reg: float, head_losses: list[float],
+                    ys: list, run: Any, masks: list, totals: Any) -> None:
+        """Add one piece's weighted loss, output losses and metric sums to a batch's ``values``."""
+        values[0] += w
+        values[1] += w * (total - reg)
+        values[2:2 + len(head_losses)] += w * np.asarray(head_losses, dtype=values.dtype)
+        totals.metric_increments(ys, self.model._outputs(run), masks, self._metrics(values))
+
+    def _means(self, values: np.ndarray, reg: float) -> tuple[float, float, list[float]]:
+        """``(sum of weights, loss, [loss of each output])`` of a batch's reduced ``values``."""
+        weight = max(float(values[0]), 1.0)
+        heads = [float(v) / weight for v in values[2:2 + len(self.loss_heads)]]
+        return weight, float(values[1]) / weight + reg, heads
+
+    def _metrics(self, values: np.ndarray) -> np.ndarray:
+        return values[2 + len(self.loss_heads):self.width]
 
     def _weight(self, masks: list, n: int) -> float:
         """A piece's weight in the global mean: its unmasked positions for a masked loss, else its samples."""
@@ -145,7 +158,7 @@ class PieceUpdates:
         return float(masks[masked[0]].sum())
 
     def _add_piece(self, xs: list, ys: list, reg: float, totals: Any) -> None:
-        model, buf = self.model, self.buffer
+        model = self.model
         run = model.graph.run(xs, True)
         model._run = run
         total, head_losses, out_grads, fused = model._losses(run, ys)
@@ -154,11 +167,7 @@ class PieceUpdates:
         model.graph.backward(run, out_grads, fused)
         for view, (layer, name) in zip(self.grads, self.params):
             view += w * layer.grads[name]
-        buf[self.W] += w
-        buf[self.L] += w * (total - reg)
-        for i, value in enumerate(head_losses):
-            buf[self.H + i] += w * value
-        totals.metric_increments(ys, model._outputs(run), masks, buf[self.M:self.STATUS])
+        self._add_values(self.values, w, total, reg, head_losses, ys, run, masks, totals)
 
     # -- validation ------------------------------------------------------------------------
     def evaluate(self, xs: list, ys: list, totals: Any) -> dict[str, float]:
@@ -167,8 +176,7 @@ class PieceUpdates:
         model = self.model
         n = len(xs[0])
         batches = list(range(0, n, self.micro))
-        width = 2 + len(self.loss_heads) + self.n_metrics
-        rows = np.zeros((len(batches), width + 1), dtype=np.float64)     # + status
+        rows = np.zeros((len(batches), self.width + 1), dtype=np.float64)     # values + failed ranks
         error = None
         reg = model._regularization_penalty()
         try:
@@ -185,26 +193,19 @@ class PieceUpdates:
                     total, head_losses, _, _ = model._losses(run, yb)
                     masks = model._loss_masks(run)
                     w = self._weight(masks, len(xb[0]))
-                    row = rows[b]
-                    row[0] += w
-                    row[1] += w * (total - reg)
-                    row[2:2 + len(head_losses)] += w * np.asarray(head_losses, dtype=np.float64)
-                    totals.metric_increments(yb, model._outputs(run), masks, row[2 + len(self.loss_heads):width])
+                    self._add_values(rows[b, :self.width], w, total, reg, head_losses, yb, run, masks, totals)
         except Exception as exc:
             if self.collective is None:
                 raise
             error = exc
-            rows[0, width] = 1
+            rows[0, -1] = 1
         if self.collective is not None:
             self.collective.allreduce(rows)
-            if rows[:, width].any():
+            if rows[:, -1].any():
                 self.collective.fail(error)
         for b, lo in enumerate(batches):
-            row = rows[b]
-            weight = max(row[0], 1.0)
-            heads = [float(v) / weight for v in row[2:2 + len(self.loss_heads)]]
-            totals.add_reduced(float(row[1]) / weight + reg, heads, min(self.micro, n - lo),
-                               row[2 + len(self.loss_heads):width])
+            _, total, heads = self._means(rows[b, :self.width], reg)
+            totals.add_reduced(total, heads, min(self.micro, n - lo), self._metrics(rows[b, :self.width]))
         return totals.logs()
 
 
@@ -213,7 +214,7 @@ def fingerprint(model: Any, arguments: dict, arrays: list) -> bytes:
     """A digest of what must be equal on every rank: the architecture, the optimizer, fit's arguments,
     the data's shapes and types."""
     described = {      # the layers' kinds and weight shapes, not their names (a rank may have built other models)
-        "model": [[type(layer).__name__, [list(w.shape) for w in layer.get_weights()]]
+        "model": [[type(layer).__name__, [list(w.shape) for w in layer.params.values()]]
                   for layer in model.leaf_layers()],
         "optimizer": [type(model.optimizer).__name__, model.optimizer.get_config()],
         "losses": [None if h.loss is None else type(h.loss).__name__ for h in model.heads],
